@@ -1,0 +1,3 @@
+"""edgetui: a keyboard-driven terminal workstation for running language models locally."""
+
+__version__ = "0.1.0"

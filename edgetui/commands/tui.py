@@ -1,0 +1,54 @@
+"""Start the full-screen app (the default when `edgetui` is run without a subcommand)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edgetui.commands.common import fail
+
+
+def run_tui(args: argparse.Namespace) -> int:
+    from edgetui.config import Config, ConfigError
+    from edgetui.core.default_model import default_model_path
+    from edgetui.paths import Paths
+
+    paths = Paths.from_env().ensure()
+    try:
+        config = Config.load(
+            paths,
+            model=args.model,
+            n_ctx=args.ctx,
+            n_threads=args.threads,
+            n_gpu_layers=args.gpu_layers,
+            db=args.db,
+            low_redraw=args.low_redraw,
+        )
+    except ConfigError as exc:
+        return fail(f"bad configuration: {exc}")
+    model = Path(config.model).expanduser() if config.model else default_model_path()
+    if model is None:
+        print(
+            "edgetui: the bundled default model is not installed (run `make setup`); starting without a model."
+        )
+    if args.web:
+        return _serve_web(args)
+    from edgetui.ui.app import create_app
+
+    app = create_app(config, paths, model_path=model)
+    app.run()
+    return app.return_code or 0
+
+
+def _serve_web(args: argparse.Namespace) -> int:
+    """Serve the TUI in a browser with textual-serve, bound to loopback (reach it through an SSH tunnel)."""
+    import shlex
+    import sys
+
+    from textual_serve.server import Server
+
+    argv = [a for a in sys.argv[1:] if a != "--web"]
+    command = shlex.join([sys.executable, "-m", "edgetui", *argv])
+    print(f"edgetui: serving on http://127.0.0.1:{args.port} (ssh -L {args.port}:127.0.0.1:{args.port} HOST)")
+    Server(command, host="127.0.0.1", port=args.port).serve()
+    return 0

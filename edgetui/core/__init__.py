@@ -1,0 +1,1 @@
+"""Headless services of edgetui; nothing here imports textual or rich."""

@@ -1,0 +1,116 @@
+"""Plain data types shared by the core services and the UI."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class EngineError(Exception):
+    """A model could not be loaded or run; the message is written for the user."""
+
+
+class StopReason(enum.StrEnum):
+    EOS = "eos"
+    LENGTH = "length"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """Sampling settings; seed -1 means a random seed for every answer."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    seed: int = -1
+    max_tokens: int = 512
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def greedy(cls, max_tokens: int = 128, seed: int = 0) -> SamplerSettings:
+        return cls(
+            temperature=0.0,
+            top_p=1.0,
+            top_k=1,
+            min_p=0.0,
+            repeat_penalty=1.0,
+            seed=seed,
+            max_tokens=max_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    n_ctx: int = 4096
+    n_threads: int = 2
+    n_gpu_layers: int = 0  # -1 = all layers
+    n_batch: int = 512
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of streamed text: `t` is time.perf_counter() when it arrived, `tokens` how many it carries."""
+
+    text: str
+    t: float
+    tokens: int = 1
+
+
+@dataclass
+class GenerationStats:
+    """The performance record of one answer."""
+
+    stop_reason: StopReason = StopReason.EOS
+    ttft_s: float = 0.0
+    prompt_tokens: int = 0
+    prompt_eval_tokens: int = 0  # prompt tokens actually evaluated (the rest came from the KV cache)
+    prompt_tps: float = 0.0
+    gen_tokens: int = 0
+    gen_tps: float = 0.0
+    total_s: float = 0.0
+    error: str | None = None
+    note: str = ""  # something the user should know about this answer (e.g. it came back empty)
+    engine_timings: dict[str, Any] = field(default_factory=dict)  # as the engine or server reported them
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["stop_reason"] = str(self.stop_reason)
+        return d
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the engine knows about the model it has loaded."""
+
+    path: Path
+    name: str
+    n_ctx: int
+    n_ctx_train: int = 0
+    n_params: int = 0
+    size_bytes: int = 0
+    quant: str = ""
+    chat_template: str = "gguf"  # "gguf", or the name of the fallback format used
+    chat_template_note: str = ""  # shown to the user when a fallback is used
+    n_gpu_layers: int = 0
+    n_threads: int = 0
+    load_s: float = 0.0
+    rss_delta_bytes: int = 0
+    backend: str = "cpu"
+    engine: str = "llama.cpp"

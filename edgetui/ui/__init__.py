@@ -1,0 +1,1 @@
+"""The Textual user interface of edgetui: app factory, screens and widgets."""

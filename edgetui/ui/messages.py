@@ -1,0 +1,70 @@
+"""Messages that workers post to the UI thread (past tense: they report what happened)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+from edgetui.core.types import GenerationStats, ModelInfo
+
+
+class ModelLoadStarted(Message):
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+
+class ModelLoaded(Message):
+    def __init__(self, info: ModelInfo) -> None:
+        super().__init__()
+        self.info = info
+
+
+class ModelLoadFailed(Message):
+    def __init__(self, path: str, error: str) -> None:
+        super().__init__()
+        self.path = path
+        self.error = error
+
+
+class TextStreamed(Message):
+    """A batch of streamed text (the worker coalesces tokens so the UI gets ~30 updates a second at most)."""
+
+    def __init__(self, generation_id: int, text: str, tokens: int, t: float) -> None:
+        super().__init__()
+        self.generation_id = generation_id
+        self.text = text
+        self.tokens = tokens
+        self.t = t
+
+
+class GenerationFinished(Message):
+    def __init__(self, generation_id: int, text: str, stats: GenerationStats) -> None:
+        super().__init__()
+        self.generation_id = generation_id
+        self.text = text
+        self.stats = stats
+
+
+class ContextMeasured(Message):
+    """How many tokens the conversation takes, against the context size."""
+
+    def __init__(self, used: int, n_ctx: int) -> None:
+        super().__init__()
+        self.used = used
+        self.n_ctx = n_ctx
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ContextMeasured)
+
+
+class MetricsSampled(Message):
+    """A gauge sample; a newer one replaces an older one still queued."""
+
+    def __init__(self, snapshot: Any) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, MetricsSampled)

@@ -1,0 +1,1 @@
+"""Widgets of the edgetui app: catalog, chat, gauges."""

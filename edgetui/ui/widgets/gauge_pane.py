@@ -1,0 +1,89 @@
+"""The gauge pane: memory, CPU and GPU gauges, live tokens/s with a sparkline, last answer's timings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Label, Sparkline, Static
+
+from edgetui.core.types import GenerationStats, ModelInfo
+
+
+def human_bytes(n: float | None) -> str:
+    if n is None:
+        return "–"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit in ("B", "KB", "MB") else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+class GaugePane(Vertical):
+    """Read-only gauges; everything is updated from UI-thread handlers, never from the token path."""
+
+    def compose(self) -> ComposeResult:
+        yield Label("Speed", classes="gauge-title")
+        yield Static("–", id="g-tps")
+        yield Sparkline([], id="g-spark")
+        yield Static("", id="g-last")
+        yield Label("Memory", classes="gauge-title")
+        yield Static("–", id="g-mem")
+        yield Label("Model", classes="gauge-title")
+        yield Static("no model loaded", id="g-model")
+        yield Label("GPU", classes="gauge-title", id="g-gpu-title")
+        yield Static("", id="g-gpu")
+
+    def on_mount(self) -> None:
+        self.show_gpus([])
+
+    def show_rate(self, current: float, smoothed: float, history: list[float]) -> None:
+        self.query_one("#g-tps", Static).update(f"{current:6.1f} tok/s now\n{smoothed:6.1f} tok/s avg")
+        self.query_one("#g-spark", Sparkline).data = history[-40:] or [0.0]
+
+    def show_last(self, stats: GenerationStats) -> None:
+        self.query_one("#g-last", Static).update(
+            f"TTFT {stats.ttft_s * 1000:.0f} ms\n"
+            f"prompt {stats.prompt_tps:.0f} tok/s\n"
+            f"gen {stats.gen_tps:.1f} tok/s ({stats.gen_tokens})"
+        )
+
+    def show_memory(
+        self, rss: int | None, ram_used: int | None, ram_total: int | None, cpu: float | None
+    ) -> None:
+        lines = [f"RSS  {human_bytes(rss)}"]
+        if ram_used is not None and ram_total:
+            lines.append(f"RAM  {human_bytes(ram_used)} / {human_bytes(ram_total)}")
+        if cpu is not None:
+            lines.append(f"CPU  {cpu:.0f}%")
+        self.query_one("#g-mem", Static).update("\n".join(lines))
+
+    def show_model(self, info: ModelInfo | None, kv_bytes: int | None = None) -> None:
+        if info is None:
+            self.query_one("#g-model", Static).update("no model loaded")
+            return
+        lines = [
+            f"{info.quant or '?'} · {human_bytes(info.size_bytes)}",
+            f"ctx {info.n_ctx} · {info.n_threads} thr",
+            f"load {info.load_s:.2f} s",
+            f"{info.backend} · ngl {info.n_gpu_layers}",
+        ]
+        if kv_bytes:
+            lines.insert(1, f"KV cache {human_bytes(kv_bytes)}")
+        self.query_one("#g-model", Static).update("\n".join(lines))
+
+    def show_gpus(self, gpus: list[Any]) -> None:
+        """One line per GPU (VRAM used/total, utilisation); the section is hidden when there is none."""
+        self.query_one("#g-gpu-title").display = bool(gpus)
+        gpu = self.query_one("#g-gpu", Static)
+        gpu.display = bool(gpus)
+        if gpus:
+            gpu.update(
+                "\n".join(
+                    f"{g.index}: {human_bytes(g.vram_used)}/{human_bytes(g.vram_total)}"
+                    + (f" {g.util_percent:.0f}%" if getattr(g, "util_percent", None) is not None else "")
+                    for g in gpus
+                )
+            )
