@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +10,10 @@ from textual.app import App
 from textual.binding import Binding
 
 from edgetui.config import Config
+from edgetui.core.conversation import Conversation
 from edgetui.core.engine import Engine, LlamaEngine
+from edgetui.core.metrics import Metrics, TokenRate
+from edgetui.core.store import Store
 from edgetui.core.types import EngineError, GenerationStats, LoadOptions, SamplerSettings
 from edgetui.paths import Paths
 from edgetui.ui.messages import ModelLoaded, ModelLoadFailed, ModelLoadStarted
@@ -37,6 +39,8 @@ class Services:
     config: Config
     paths: Paths
     engine: Engine = field(default_factory=LlamaEngine)
+    store: Store = field(default_factory=Store.memory)
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 class EdgeApp(App[None]):
@@ -46,10 +50,16 @@ class EdgeApp(App[None]):
     CSS_PATH = [styles_dir() / name for name in ("app.tcss", "chat.tcss", "catalog.tcss", "gauges.tcss")]
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
-        Binding("escape", "stop", "Stop", priority=True),
-        Binding("ctrl+n", "new_session", "New chat"),
-        Binding("f2", "toggle_pane('catalog')", "Catalog"),
-        Binding("f3", "toggle_pane('gauges')", "Gauges"),
+        Binding("escape", "stop", "Stop"),
+        Binding("f1", "help", "Help"),
+        Binding("ctrl+n", "new_session", "New"),
+        Binding("ctrl+r", "regenerate", "Regen"),
+        Binding("ctrl+e", "edit", "Edit"),
+        Binding("ctrl+t", "settings", "Settings"),
+        Binding("ctrl+y", "copy_answer", "Copy"),
+        Binding("ctrl+s", "sessions", "Sessions"),
+        Binding("f2", "toggle_pane('catalog')", "Catalog", show=False),
+        Binding("f3", "toggle_pane('gauges')", "Gauges", show=False),
     ]
 
     def __init__(self, services: Services, model_path: Path | None = None) -> None:
@@ -58,14 +68,21 @@ class EdgeApp(App[None]):
         self.config = services.config
         self.paths = services.paths
         self.engine: Engine = services.engine
+        self.store: Store = services.store
+        self.metrics: Metrics = services.metrics
         self.sampler: SamplerSettings = services.config.sampler
         self.model_path = model_path
-        self._rate_points: deque[tuple[float, int]] = deque(maxlen=256)
-        self._rate_history: list[float] = []
+        self.token_rate = TokenRate()
+
+    def new_conversation(self) -> Conversation:
+        return Conversation(self.store, system_prompt=self.config.system_prompt, sampler=self.sampler)
 
     def on_mount(self) -> None:
-        self.push_screen(MainScreen())
+        self.main_screen = MainScreen(self.new_conversation())
+        self.push_screen(self.main_screen)
         self.call_after_refresh(self._after_start)
+        if self.store.notice:
+            self.notify(self.store.notice, title="Sessions database", severity="warning", timeout=20)
 
     def _after_start(self) -> None:
         self.scan_models()
@@ -76,26 +93,93 @@ class EdgeApp(App[None]):
     # -- panes --------------------------------------------------------------------------------------
     @property
     def chat(self) -> ChatPane:
-        return self.screen.query_one(ChatPane)
+        return self.main_screen.query_one(ChatPane)
 
     @property
     def gauges(self) -> GaugePane:
-        return self.screen.query_one(GaugePane)
+        return self.main_screen.query_one(GaugePane)
 
     @property
     def catalog(self) -> CatalogPane:
-        return self.screen.query_one(CatalogPane)
+        return self.main_screen.query_one(CatalogPane)
 
     def action_toggle_pane(self, pane: str) -> None:
-        widget = self.screen.query_one(f"#{pane}")
+        widget = self.main_screen.query_one(f"#{pane}")
         widget.display = not widget.display
 
     def action_stop(self) -> None:
-        if not self.chat.stop() and len(self.screen_stack) > 2:
-            self.pop_screen()
+        if not self.chat.stop():
+            self.chat.cancel_edit()
 
     async def action_new_session(self) -> None:
-        await self.chat.clear()
+        await self.chat.new_session()
+        self.notify("New chat session.", timeout=2)
+
+    async def action_regenerate(self) -> None:
+        await self.chat.regenerate()
+
+    async def action_edit(self) -> None:
+        chat = self.chat
+        view = chat.focused_message()
+        await chat.edit(view if view is not None and view.role == "user" else chat.last_view("user"))
+
+    def action_copy_answer(self) -> None:
+        self.chat.copy(self.chat.last_view("assistant"))
+
+    def action_help(self) -> None:
+        from edgetui.ui.screens.help_screen import HelpScreen
+
+        where = (
+            f"- data: `{self.paths.data_dir}`\n- models: `{self.paths.models_dir}`\n"
+            f"- sessions database: `{self.store.path or 'in memory (not saved)'}`\n"
+            f"- config: `{self.paths.config_file}`"
+        )
+        self.push_screen(HelpScreen(where))
+
+    @work
+    async def action_settings(self) -> None:
+        from edgetui.ui.screens.settings_dialog import SettingsDialog
+
+        conv = self.chat.conv
+        result = await self.push_screen_wait(SettingsDialog(conv.system_prompt, conv.sampler))
+        if result is None:
+            return
+        system_prompt, sampler = result
+        try:
+            conv.set_settings(system_prompt, sampler)
+        except Exception as exc:
+            self.notify(f"Settings not saved: {exc}", severity="error")
+        self.sampler = sampler
+        self.notify("Settings saved for this session.", timeout=2)
+
+    def action_sessions(self) -> None:
+        from edgetui.ui.screens.sessions_screen import SessionsScreen
+
+        self.push_screen(SessionsScreen(self.store), self._session_chosen)
+
+    async def _session_chosen(self, session_id: int | None) -> None:
+        if session_id is None:
+            return
+        try:
+            conv = Conversation.open(self.store, session_id)
+        except Exception as exc:
+            self.notify(f"Could not open the session: {exc}", severity="error")
+            return
+        self.sampler = conv.sampler
+        await self.chat.open_session(conv)
+        session = self.store.get_session(session_id)
+        info = self.engine.info
+        if session and session.model_path and (info is None or str(info.path) != session.model_path):
+            model = Path(session.model_path)
+            if model.is_file():
+                self.notify(f"Reloading this session's model, {model.name}.", timeout=3)
+                self.load_model(model)
+            else:
+                self.notify(
+                    f"This session's model {model.name} is no longer on disk; keeping the current one.",
+                    severity="warning",
+                    timeout=8,
+                )
 
     # -- models -------------------------------------------------------------------------------------
     def scan_models(self) -> None:
@@ -104,9 +188,7 @@ class EdgeApp(App[None]):
         rows: list[CatalogRow] = []
         default = default_model_path()
         if default is not None:
-            rows.append(
-                CatalogRow(str(default), "SmolLM2-135M-Instruct (bundled)", "Q4_1", _size(default), default)
-            )
+            rows.append(CatalogRow(str(default), "SmolLM2-135M-Instruct (bundled)", "Q4_1", _size(default), default))
         if self.paths.models_dir.is_dir():
             for path in sorted(self.paths.models_dir.glob("*.gguf")):
                 rows.append(CatalogRow(str(path), path.stem, "", _size(path), path))
@@ -155,30 +237,31 @@ class EdgeApp(App[None]):
 
     # -- gauges -------------------------------------------------------------------------------------
     def sample_metrics(self) -> None:
-        import psutil
+        """A few times a second, on a timer, never on the token path."""
+        from textual.css.query import NoMatches
 
+        snap = self.metrics.sample()
         try:
-            rss = psutil.Process().memory_info().rss
-            vm = psutil.virtual_memory()
-            cpu = psutil.Process().cpu_percent(interval=None)
-        except Exception:
-            return
-        self.gauges.show_memory(rss, vm.total - vm.available, vm.total, cpu)
+            gauges = self.gauges
+            gauges.query_one("#g-mem")
+        except NoMatches:
+            return  # starting or closing: nothing to show the sample on
+        gauges.show_memory(snap.rss_bytes, snap.ram_used, snap.ram_total, snap.cpu_percent)
+        gauges.show_gpus(list(snap.gpus))
+        if self.chat.generating:
+            import time
 
-    def token_rate_reset(self) -> None:
-        self._rate_points.clear()
+            rate = self.token_rate
+            now = time.perf_counter()
+            gauges.show_rate(rate.rate(now), rate.smoothed_at(now), list(rate.history))
+
+    def token_rate_start(self) -> None:
+        import time
+
+        self.token_rate.reset(time.perf_counter())
 
     def token_rate_add(self, t: float, tokens: int) -> None:
-        points = self._rate_points
-        points.append((t, tokens))
-        while len(points) > 2 and t - points[0][0] > 1.0:
-            points.popleft()
-        span = t - points[0][0]
-        current = sum(n for _, n in list(points)[1:]) / span if span > 0 else 0.0
-        self._rate_history.append(current)
-        del self._rate_history[:-120]
-        smoothed = sum(self._rate_history[-20:]) / min(len(self._rate_history), 20)
-        self.gauges.show_rate(current, smoothed, self._rate_history)
+        self.token_rate.add(t, tokens)
 
     def generation_finished(self, stats: GenerationStats) -> None:
         self.gauges.show_last(stats)
@@ -192,8 +275,15 @@ def _size(path: Path) -> int:
 
 
 def create_app(
-    config: Config, paths: Paths, *, engine: Engine | None = None, model_path: Path | None = None
+    config: Config,
+    paths: Paths,
+    *,
+    engine: Engine | None = None,
+    store: Store | None = None,
+    model_path: Path | None = None,
 ) -> EdgeApp:
-    """Build the app with its services; `engine` defaults to an in-process llama.cpp engine."""
-    services = Services(config=config, paths=paths, engine=engine or LlamaEngine())
+    """Build the app with its services: an in-process llama.cpp engine and the sessions database by default."""
+    if store is None:
+        store = Store.open(config.db_path(paths))
+    services = Services(config=config, paths=paths, engine=engine or LlamaEngine(), store=store)
     return EdgeApp(services, model_path=model_path)

@@ -68,3 +68,23 @@ class MetricsSampled(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, MetricsSampled)
+
+
+class TurnSaved(Message):
+    """The user's message and the empty answer were committed to the database."""
+
+    def __init__(self, generation_id: int, user_id: int | None, answer_id: int) -> None:
+        super().__init__()
+        self.generation_id = generation_id
+        self.user_id = user_id
+        self.answer_id = answer_id
+
+
+class TurnSaveFailed(Message):
+    """The turn could not be saved, so it was not sent; the prompt goes back into the box."""
+
+    def __init__(self, generation_id: int, error: str, prompt: str) -> None:
+        super().__init__()
+        self.generation_id = generation_id
+        self.error = error
+        self.prompt = prompt

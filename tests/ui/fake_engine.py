@@ -23,9 +23,7 @@ from edgetui.core.types import (
 class FakeEngine:
     """Answers with `reply` word by word, `delay` seconds apart; records what it was asked."""
 
-    def __init__(
-        self, reply: str = "Hello from the fake model.", delay: float = 0.0, fail_load: str = ""
-    ) -> None:
+    def __init__(self, reply: str = "Hello from the fake model.", delay: float = 0.0, fail_load: str = "") -> None:
         self.reply = reply
         self.delay = delay
         self.fail_load = fail_load

@@ -4,45 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgetui.config import Config
 from edgetui.core.engine import LlamaEngine
-from edgetui.paths import Paths
-from edgetui.ui.app import EdgeApp, create_app
-from edgetui.ui.widgets.chat_pane import ChatPane
-from edgetui.ui.widgets.message_view import MessageView
 from tests.ui.fake_engine import FakeEngine
-
-SIZE = (100, 30)
-
-
-def make_app(engine, model: Path | None = Path("/models/fake.Q4_1.gguf"), **config) -> EdgeApp:
-    paths = Paths.from_env().ensure()
-    return create_app(Config(**config), paths, engine=engine, model_path=model)
-
-
-async def wait_idle(pilot, chat: ChatPane, timeout: float = 30.0) -> None:
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    await pilot.pause()
-    while chat.generating and loop.time() < end:
-        await pilot.pause(0.05)
-    await pilot.pause()
-
-
-async def wait_loaded(pilot, app: EdgeApp, timeout: float = 30.0) -> None:
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while app.engine.info is None and loop.time() < end:
-        await pilot.pause(0.05)
-    await pilot.pause()
-
-
-def messages(app: EdgeApp) -> list[MessageView]:
-    return list(app.screen.query(MessageView))
+from tests.ui.helpers import SIZE, footer, make_app, messages, status, wait_idle, wait_loaded
 
 
 async def test_prompt_streams_answer_with_fake_engine() -> None:
@@ -52,7 +16,7 @@ async def test_prompt_streams_answer_with_fake_engine() -> None:
         await wait_loaded(pilot, app)
         await pilot.press(*"Capital of France?")
         await pilot.press("enter")
-        await wait_idle(pilot, app.chat)
+        await wait_idle(pilot, app)
         views = messages(app)
         assert [v.role for v in views] == ["user", "assistant"]
         assert views[0].text == "Capital of France?"
@@ -79,24 +43,22 @@ async def test_escape_stops_and_keeps_partial_answer() -> None:
         await pilot.press(*"go", "enter")
         await pilot.pause(0.3)
         await pilot.press("escape")
-        await wait_idle(pilot, app.chat)
+        await wait_idle(pilot, app)
         answer = messages(app)[-1]
         assert answer.text.startswith("w0 w1")
         assert len(answer.text.split()) < 400
-        footer = str(answer.query_one(".message-footer").render())
-        assert "stopped" in footer
+        assert "stopped" in footer(answer)
 
 
 async def test_load_failure_is_shown_and_app_keeps_running() -> None:
     app = make_app(FakeEngine(fail_load="broken.gguf is not a GGUF file"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.3)
-        status = str(app.chat.query_one("#chat-status").render())
-        assert "not a GGUF file" in status
+        assert "not a GGUF file" in status(app)
         await pilot.press(*"hi", "enter")
         await pilot.pause()
         assert messages(app) == []
-        assert "No model is loaded" in str(app.chat.query_one("#chat-status").render())
+        assert "No model is loaded" in status(app)
 
 
 async def test_real_engine_answers_in_the_app(default_model: Path) -> None:
@@ -106,10 +68,12 @@ async def test_real_engine_answers_in_the_app(default_model: Path) -> None:
         await wait_loaded(pilot, app, timeout=60)
         assert app.engine.info is not None
         await pilot.press(*"What is 2+2?", "enter")
-        await wait_idle(pilot, app.chat, timeout=120)
+        await wait_idle(pilot, app, timeout=120)
         answer = messages(app)[-1]
         assert answer.role == "assistant"
         assert answer.text.strip()
-        footer = str(answer.query_one(".message-footer").render())
-        assert "tok/s" in footer
+        assert "tok/s" in footer(answer)
+        runs = app.store.runs()
+        assert len(runs) == 1 and runs[0]["gen_tokens"] > 0 and runs[0]["quant"] == "Q4_1"
+        assert app.store.thread(runs[0]["session_id"])[-1].content == answer.text
     app.engine.unload()

@@ -7,6 +7,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
+from edgetui.core.conversation import Conversation
 from edgetui.ui.widgets.catalog_pane import CatalogPane
 from edgetui.ui.widgets.chat_pane import ChatPane
 from edgetui.ui.widgets.gauge_pane import GaugePane
@@ -18,11 +19,15 @@ VERY_NARROW = 70  # below this the gauges too
 class MainScreen(Screen):
     """Three panes; F2 and F3 toggle the side panes (useful in an 80x24 terminal)."""
 
+    def __init__(self, conversation: Conversation) -> None:
+        super().__init__()
+        self.conversation = conversation
+
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="panes"):
             yield CatalogPane(id="catalog")
-            yield ChatPane(id="chat")
+            yield ChatPane(self.conversation, id="chat")
             yield GaugePane(id="gauges")
         yield Footer()
 

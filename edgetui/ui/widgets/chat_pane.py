@@ -1,20 +1,22 @@
-"""The chat pane: the conversation, the prompt box, and the generation worker that streams answers into it."""
+"""The chat pane: the active branch of a session, the prompt box, and the worker that streams answers in."""
 
 from __future__ import annotations
 
 import threading
-import time
 from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from edgetui.core.types import ChatMessage, EngineError, GenerationStats, StopReason
-from edgetui.ui.messages import ContextMeasured, GenerationFinished, TextStreamed
-from edgetui.ui.widgets.message_view import MessageView, stats_line
+from edgetui.core.conversation import Conversation
+from edgetui.core.store import StoredMessage, StoreError
+from edgetui.core.types import ChatMessage, StopReason
+from edgetui.ui.messages import ContextMeasured, GenerationFinished, TextStreamed, TurnSaved, TurnSaveFailed
+from edgetui.ui.widgets.message_view import MessageView, code_blocks, stats_line
 from edgetui.ui.widgets.prompt_input import PromptInput
 
 if TYPE_CHECKING:
@@ -22,20 +24,35 @@ if TYPE_CHECKING:
 
 FLUSH_S = 1 / 30  # the worker hands text to the UI at most ~30 times a second
 LOW_REDRAW_FLUSH_S = 0.25
+STATUS_LABEL = {"stopped": "stopped", "error": "error", "interrupted": "interrupted (edgetui was killed mid-answer)"}
 
 
 class ChatPane(Vertical):
     """Shows one conversation; Enter sends, Escape stops; answers stream in from a thread worker."""
 
+    BINDINGS = [
+        Binding("c", "copy_message", "Copy", show=False),
+        Binding("k", "copy_code", "Copy code", show=False),
+        Binding("e", "edit_message", "Edit", show=False),
+        Binding("r", "regenerate_message", "Regenerate", show=False),
+        Binding("left", "branch(-1)", "Prev branch", show=False),
+        Binding("right", "branch(1)", "Next branch", show=False),
+        Binding("up", "focus_message(-1)", show=False),
+        Binding("down", "focus_message(1)", show=False),
+    ]
+
     generating: reactive[bool] = reactive(False)
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, conversation: Conversation, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.history: list[ChatMessage] = []
+        self.conv = conversation
         self._generation_id = 0
         self._cancel: threading.Event | None = None
         self._answer: MessageView | None = None
-        self._context_used = 0
+        self._user_view: MessageView | None = None
+        self._edit_id: int | None = None  # the user message being edited (resent as a new sibling)
+        self._code_index = 0
+        self.context_used = 0
 
     @property
     def edge(self) -> EdgeApp:
@@ -44,13 +61,12 @@ class ChatPane(Vertical):
     def compose(self) -> ComposeResult:
         yield VerticalScroll(id="messages")
         yield Static("", id="chat-status")
-        yield PromptInput(
-            id="prompt", placeholder="Type a message · Enter sends · Ctrl+J newline · Esc stops"
-        )
+        yield PromptInput(id="prompt", placeholder="Type a message · Enter sends · Ctrl+J newline · Esc stops")
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.query_one("#messages", VerticalScroll).anchor()
         self.query_one(PromptInput).focus()
+        await self.render_thread()
 
     # -- status line ----------------------------------------------------------------------------------
     def set_status(self, text: str, *, warn: bool = False) -> None:
@@ -62,31 +78,78 @@ class ChatPane(Vertical):
         info = self.edge.engine.info
         if info is None:
             return
-        fill = f"context {self._context_used}/{info.n_ctx}"
-        state = "generating… (Esc stops)" if self.generating else "ready"
-        self.set_status(f"{info.name} · {info.quant or '?'} · {fill} · {state}")
+        parts = [info.name, f"ctx {self.context_used}/{info.n_ctx}"]
+        if self.conv.skip_turns:
+            parts.append(f"{self.conv.skip_turns} oldest turn(s) left out")
+        if self._edit_id is not None:
+            parts.append("editing: Enter resends as a new branch, Esc cancels")
+        elif self.generating:
+            parts.append("answering… Esc stops")
+        if not self.conv.store.persistent:
+            parts.append("not saved")
+        if self.conv.save_error:
+            self.set_status(self.conv.save_error, warn=True)
+            return
+        self.set_status(" · ".join(parts))
 
-    # -- conversation ---------------------------------------------------------------------------------
-    async def add_message(self, role: str, text: str = "") -> MessageView:
-        view = MessageView(role, text)
-        await self.query_one("#messages", VerticalScroll).mount(view)
-        return view
+    # -- rendering ------------------------------------------------------------------------------------
+    @property
+    def message_list(self) -> VerticalScroll:
+        return self.query_one("#messages", VerticalScroll)
 
-    async def add_notice(self, text: str) -> None:
-        await self.add_message("notice", text)
+    def views(self) -> list[MessageView]:
+        return list(self.message_list.query(MessageView))
 
-    async def clear(self) -> None:
-        self.stop()
-        self.history.clear()
-        self._context_used = 0
-        await self.query_one("#messages", VerticalScroll).remove_children()
+    async def render_thread(self) -> None:
+        """Show the conversation's active branch (after opening a session, switching branch, ...)."""
+        await self.message_list.remove_children()
+        views = [self._view_for(m) for m in self.conv.thread if m.role in ("user", "assistant")]
+        if views:
+            await self.message_list.mount_all(views)
+        for view, msg in zip(views, [m for m in self.conv.thread if m.role in ("user", "assistant")], strict=True):
+            self._decorate(view, msg)
+        self.message_list.scroll_end(animate=False)
         self.refresh_status()
 
-    def conversation(self) -> list[ChatMessage]:
-        system = self.edge.config.system_prompt
-        head = [ChatMessage("system", system)] if system else []
-        return head + self.history
+    def _view_for(self, msg: StoredMessage) -> MessageView:
+        return MessageView(msg.role, msg.content, message_id=msg.id, status=msg.status)
 
+    def _decorate(self, view: MessageView, msg: StoredMessage) -> None:
+        store = self.conv.store
+        try:
+            view.set_branch(*self.conv.branches(msg.id))
+            runs = store.runs(message_id=msg.id) if msg.role == "assistant" else []
+        except StoreError:
+            return
+        footer = ""
+        if runs:
+            footer = stats_line_from_record(runs[-1])
+        label = STATUS_LABEL.get(msg.status)
+        if label:
+            footer = f"{label} · {footer}" if footer else label
+        if footer:
+            view.set_footer(footer, warn=bool(label))
+
+    async def add_notice(self, text: str) -> None:
+        await self.message_list.mount(MessageView("notice", text))
+
+    async def new_session(self) -> None:
+        self.stop()
+        self.conv = Conversation(
+            self.conv.store, system_prompt=self.edge.config.system_prompt, sampler=self.edge.sampler
+        )
+        self.context_used = 0
+        self._cancel_edit()
+        await self.render_thread()
+
+    async def open_session(self, conversation: Conversation) -> None:
+        self.stop()
+        self.conv = conversation
+        self._cancel_edit()
+        await self.render_thread()
+        self.measure_context()
+
+    # -- sending ----------------------------------------------------------------------------------------
     @on(PromptInput.Submitted)
     async def _submitted(self, event: PromptInput.Submitted) -> None:
         event.stop()
@@ -98,26 +161,71 @@ class ChatPane(Vertical):
             self.set_status("Still answering: press Esc to stop first.", warn=True)
             return
         if self.edge.engine.info is None:
-            self.set_status(
-                "No model is loaded yet: pick one in the catalog (Enter) and try again.", warn=True
-            )
+            self.set_status("No model is loaded yet: pick one in the catalog (Enter) and try again.", warn=True)
             return
-        event.prompt_input.clear()
-        await self.send(text)
+        self.submit(text)
 
-    async def send(self, text: str) -> None:
-        self.history.append(ChatMessage("user", text))
-        await self.add_message("user", text)
-        await self._start_answer()
+    @work(exclusive=True, group="submit")
+    async def submit(self, text: str) -> None:
+        """Check the context, ask about dropping old turns if needed, then send (an async UI worker)."""
+        if not await self._fits_or_trim(text):
+            return
+        self.query_one(PromptInput).clear()
+        parent: int | None = -1
+        if self._edit_id is not None:
+            try:
+                parent, _ = self.conv.edit_point(self._edit_id)
+            except StoreError:
+                parent = -1
+            self._cancel_edit()
+            await self.render_thread()
+        await self.send(text, parent_id=parent)
 
-    async def _start_answer(self) -> None:
+    async def _fits_or_trim(self, text: str) -> bool:
+        """Check the next turn fits the context; offer to leave the oldest turns out when it does not."""
+        from edgetui.ui.screens.confirm_dialog import ConfirmDialog
+
+        info = self.edge.engine.info
+        if info is None or not info.n_ctx:
+            return True
+        reserve = min(self.conv.sampler.max_tokens, max(64, info.n_ctx // 8))
+        try:
+            need = self.edge.engine.count_tokens(self.conv.model_messages([ChatMessage("user", text)])) + reserve
+        except Exception:
+            return True
+        if need <= info.n_ctx:
+            return True
+        body = (
+            f"This turn needs about {need} tokens (with room for the answer) but the context holds {info.n_ctx}.\n"
+            "Leave the oldest turns out of what the model sees? They stay saved in the session."
+        )
+        if not await self.app.push_screen_wait(ConfirmDialog("Context full", body, yes="Drop oldest turns")):
+            self.set_status("Not sent: the conversation does not fit the context.", warn=True)
+            return False
+        while self.conv.skip_turns < self.conv.turns():
+            self.conv.skip_turns += 1
+            msgs = self.conv.model_messages([ChatMessage("user", text)])
+            if self.edge.engine.count_tokens(msgs) + reserve <= info.n_ctx:
+                return True
+        self.set_status(
+            "Even alone, this prompt does not fit the context: shorten it or load a larger context.", warn=True
+        )
+        return False
+
+    async def send(self, text: str, parent_id: int | None = -1) -> None:
+        self._user_view = MessageView("user", text)
+        await self.message_list.mount(self._user_view)
+        await self._start_answer(text, parent_id)
+
+    async def _start_answer(self, user_text: str | None, parent_id: int | None = -1) -> None:
         self._generation_id += 1
         self._cancel = threading.Event()
-        self._answer = await self.add_message("assistant")
+        self._answer = MessageView("assistant")
+        await self.message_list.mount(self._answer)
         self._answer.set_footer("…")
         self.generating = True
-        self.edge.token_rate_reset()
-        self.generate(self._generation_id, self.conversation(), self._cancel)
+        self.edge.token_rate_start()
+        self.generate(self._generation_id, user_text, parent_id, self._cancel)
 
     def stop(self) -> bool:
         """Stop the answer being generated (the partial text stays, marked stopped)."""
@@ -126,44 +234,69 @@ class ChatPane(Vertical):
             return True
         return False
 
-    # -- the worker: a thin wrapper over Engine.stream_chat -----------------------------------------------
+    # -- the worker: a thin wrapper over Conversation.stream_answer ------------------------------------
     @work(thread=True, exclusive=True, group="generate")
-    def generate(self, generation_id: int, messages: list[ChatMessage], cancel: threading.Event) -> None:
-        engine = self.edge.engine
+    def generate(self, gid: int, user_text: str | None, parent_id: int | None, cancel: threading.Event) -> None:
+        conv, engine = self.conv, self.edge.engine
+        info = engine.info
+        model_path, model_name = (str(info.path), info.name) if info else ("", "")
+        try:
+            user_id = (
+                conv.add_user(user_text, parent_id=parent_id, model_path=model_path, model_name=model_name)
+                if user_text is not None
+                else None
+            )
+            answer_id = conv.begin_answer(model_name)
+        except StoreError as exc:
+            self.post_message(TurnSaveFailed(gid, str(exc), user_text or ""))
+            return
+        self.post_message(TurnSaved(gid, user_id, answer_id))
         flush_s = LOW_REDRAW_FLUSH_S if self.edge.config.low_redraw else FLUSH_S
-        parts: list[str] = []
-        pending: list[str] = []
-        tokens = 0
-        last = time.perf_counter()
-        gen = None
+        answer = conv.stream_answer(
+            engine,
+            answer_id,
+            cancel,
+            lambda text, n, t: self.post_message(TextStreamed(gid, text, n, t)),
+            flush_s=flush_s,
+        )
+        self.post_message(GenerationFinished(gid, answer.text, answer.stats))
+        self.measure_context()
+
+    @work(thread=True, exclusive=True, group="context")
+    def measure_context(self) -> None:
+        engine = self.edge.engine
+        info = engine.info
+        if info is None:
+            return
         try:
-            gen = engine.stream_chat(messages, self.edge.sampler, cancel)
-            for chunk in gen:
-                pending.append(chunk.text)
-                tokens += chunk.tokens
-                if chunk.t - last >= flush_s:
-                    text = "".join(pending)
-                    parts.append(text)
-                    self.post_message(TextStreamed(generation_id, text, tokens, chunk.t))
-                    pending.clear()
-                    tokens = 0
-                    last = chunk.t
-            stats = gen.stats
-        except EngineError as exc:
-            stats = GenerationStats(stop_reason=StopReason.ERROR, error=str(exc))
-        except Exception as exc:  # never let a traceback reach the user
-            stats = GenerationStats(stop_reason=StopReason.ERROR, error=f"{exc.__class__.__name__}: {exc}")
-        if pending:
-            text = "".join(pending)
-            parts.append(text)
-            self.post_message(TextStreamed(generation_id, text, tokens, time.perf_counter()))
-        self.post_message(GenerationFinished(generation_id, "".join(parts), stats))
-        try:
-            used = engine.count_tokens([*messages, ChatMessage("assistant", "".join(parts))])
-            info = engine.info
-            self.post_message(ContextMeasured(used, info.n_ctx if info else 0))
+            used = engine.count_tokens(self.conv.model_messages())
         except Exception:
-            pass
+            return
+        self.post_message(ContextMeasured(used, info.n_ctx))
+
+    def on_turn_saved(self, message: TurnSaved) -> None:
+        if message.generation_id != self._generation_id:
+            return
+        if self._user_view is not None and message.user_id is not None:
+            self._user_view.message_id = message.user_id
+            try:
+                self._user_view.set_branch(*self.conv.branches(message.user_id))
+            except StoreError:
+                pass
+        if self._answer is not None:
+            self._answer.message_id = message.answer_id
+
+    async def on_turn_save_failed(self, message: TurnSaveFailed) -> None:
+        if message.generation_id != self._generation_id:
+            return
+        self.generating = False
+        if self._answer is not None:
+            await self._answer.remove()
+        if self._user_view is not None and message.prompt:
+            await self._user_view.remove()
+            prompt = self.query_one(PromptInput)
+            prompt.text = message.prompt
+        self.set_status(f"Not sent: {message.error} Your prompt is back in the box.", warn=True)
 
     async def on_text_streamed(self, message: TextStreamed) -> None:
         if message.generation_id != self._generation_id or self._answer is None:
@@ -178,8 +311,6 @@ class ChatPane(Vertical):
         await answer.finish()
         self.generating = False
         self._cancel = None
-        if message.text or stats.stop_reason is not StopReason.ERROR:
-            self.history.append(ChatMessage("assistant", message.text))
         footer, warn = stats_line(stats), False
         if stats.stop_reason is StopReason.CANCELLED:
             footer, warn = f"stopped · {footer}", True
@@ -190,13 +321,117 @@ class ChatPane(Vertical):
         answer.set_footer(footer, warn=warn)
         if not message.text and stats.stop_reason is StopReason.EOS:
             await answer.replace_text("*(empty answer)*")
+        if answer.message_id is not None:
+            answer.set_branch(*self.conv.branches(answer.message_id))
         self.edge.generation_finished(stats)
         self.refresh_status()
 
     def on_context_measured(self, message: ContextMeasured) -> None:
-        self._context_used = message.used
+        self.context_used = message.used
         self.refresh_status()
 
     def watch_generating(self, generating: bool) -> None:
         if self.is_mounted:
             self.refresh_status()
+
+    # -- message actions ----------------------------------------------------------------------------------
+    def focused_message(self) -> MessageView | None:
+        focused = self.screen.focused
+        return focused if isinstance(focused, MessageView) else None
+
+    def last_view(self, role: str) -> MessageView | None:
+        views = [v for v in self.views() if v.role == role]
+        return views[-1] if views else None
+
+    def action_focus_message(self, step: int) -> None:
+        views = self.views()
+        current = self.focused_message()
+        if not views or current is None:
+            return
+        i = max(0, min(len(views) - 1, views.index(current) + step))
+        views[i].focus()
+        views[i].scroll_visible()
+
+    def copy(self, view: MessageView | None, code: bool = False) -> None:
+        if view is None:
+            self.set_status("Nothing to copy yet.", warn=True)
+            return
+        text = view.text
+        if code:
+            blocks = code_blocks(text)
+            if not blocks:
+                self.set_status("That message has no code block.", warn=True)
+                return
+            text = blocks[self._code_index % len(blocks)]
+            self._code_index += 1
+        self.app.copy_to_clipboard(text)
+        what = "code block" if code else "message"
+        self.app.notify(f"Copied the {what} ({len(text)} characters) to the clipboard.", timeout=2)
+
+    def action_copy_message(self) -> None:
+        self.copy(self.focused_message())
+
+    def action_copy_code(self) -> None:
+        self.copy(self.focused_message(), code=True)
+
+    async def action_edit_message(self) -> None:
+        view = self.focused_message()
+        await self.edit(view if view is not None and view.role == "user" else self.last_view("user"))
+
+    async def edit(self, view: MessageView | None) -> None:
+        if self.generating or view is None or view.message_id is None:
+            self.set_status("Nothing to edit yet." if view is None else "Wait for the answer to finish.", warn=True)
+            return
+        msg = self.conv.store.message(view.message_id)
+        if msg is None:
+            return
+        self._edit_id = msg.id
+        prompt = self.query_one(PromptInput)
+        prompt.text = msg.content
+        prompt.focus()
+        prompt.move_cursor(prompt.document.end)
+        self.refresh_status()
+
+    def _cancel_edit(self) -> bool:
+        editing = self._edit_id is not None
+        self._edit_id = None
+        return editing
+
+    def cancel_edit(self) -> bool:
+        if self._cancel_edit():
+            self.query_one(PromptInput).clear()
+            self.refresh_status()
+            return True
+        return False
+
+    async def action_regenerate_message(self) -> None:
+        await self.regenerate()
+
+    async def regenerate(self) -> None:
+        if self.generating or self.edge.engine.info is None:
+            return
+        if self.conv.regenerate_point() is None:
+            self.set_status("Nothing to regenerate yet.", warn=True)
+            return
+        await self.render_thread()
+        await self._start_answer(None)
+
+    async def action_branch(self, step: int) -> None:
+        view = self.focused_message()
+        if view is None or view.message_id is None or self.generating:
+            return
+        if self.conv.switch_branch(view.message_id, step):
+            mid = view.message_id
+            await self.render_thread()
+            for v in self.views():
+                if v.message_id in self.conv.store.siblings(mid):
+                    v.focus()
+            self.measure_context()
+
+
+def stats_line_from_record(run: dict) -> str:
+    """The footer of a saved answer, from its runs row."""
+    return (
+        f"{run.get('gen_tokens') or 0} tok · {run.get('gen_tps') or 0:.1f} tok/s · "
+        f"TTFT {(run.get('ttft_s') or 0) * 1000:.0f} ms · {run.get('model_name') or ''}"
+    )

@@ -50,9 +50,7 @@ class GaugePane(Vertical):
             f"gen {stats.gen_tps:.1f} tok/s ({stats.gen_tokens})"
         )
 
-    def show_memory(
-        self, rss: int | None, ram_used: int | None, ram_total: int | None, cpu: float | None
-    ) -> None:
+    def show_memory(self, rss: int | None, ram_used: int | None, ram_total: int | None, cpu: float | None) -> None:
         lines = [f"RSS  {human_bytes(rss)}"]
         if ram_used is not None and ram_total:
             lines.append(f"RAM  {human_bytes(ram_used)} / {human_bytes(ram_total)}")

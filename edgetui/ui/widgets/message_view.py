@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Markdown, Static
@@ -10,6 +12,14 @@ from textual.widgets.markdown import MarkdownStream
 from edgetui.core.types import GenerationStats, StopReason
 
 ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System", "notice": "edgetui"}
+
+
+_FENCE = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def code_blocks(markdown: str) -> list[str]:
+    """The contents of the fenced code blocks of a Markdown text, in order."""
+    return [m.group(2) for m in _FENCE.finditer(markdown)]
 
 
 def stats_line(stats: GenerationStats) -> str:

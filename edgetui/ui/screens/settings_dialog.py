@@ -1,0 +1,80 @@
+"""Modal dialog for the session's system prompt and sampling settings (temperature, top_p, top_k, ...)."""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, TextArea
+
+from edgetui.core.types import SamplerSettings
+
+HELP = {
+    "temperature": "0 = greedy",
+    "top_p": "nucleus, 0-1",
+    "top_k": "0 = off",
+    "min_p": "0-1",
+    "repeat_penalty": "1 = off",
+    "seed": "-1 = random",
+    "max_tokens": "answer length cap",
+}
+
+
+class SettingsDialog(ModalScreen[tuple[str, SamplerSettings] | None]):
+    """Returns (system prompt, sampler settings), or None when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save", priority=True)]
+
+    def __init__(self, system_prompt: str, sampler: SamplerSettings) -> None:
+        super().__init__()
+        self.system_prompt = system_prompt
+        self.sampler = sampler
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="settings", classes="dialog"):
+            yield Label("Session settings", classes="dialog-title")
+            yield Label("System prompt")
+            yield TextArea(self.system_prompt, id="system-prompt", soft_wrap=True, compact=True)
+            with Grid(id="sampler-grid"):
+                for f in fields(SamplerSettings):
+                    yield Label(f"{f.name} ({HELP.get(f.name, '')})")
+                    yield Input(str(getattr(self.sampler, f.name)), id=f"s-{f.name}", compact=True)
+            yield Label("", id="settings-error", classes="-warn")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save (Ctrl+S)", variant="primary", id="save")
+                yield Button("Cancel (Esc)", id="cancel")
+
+    def parse(self) -> SamplerSettings:
+        values = {}
+        for f in fields(SamplerSettings):
+            raw = self.query_one(f"#s-{f.name}", Input).value.strip()
+            kind = int if f.type in (int, "int") else float
+            try:
+                values[f.name] = kind(raw)
+            except ValueError:
+                raise ValueError(
+                    f"{f.name} must be {'an integer' if kind is int else 'a number'}, got {raw!r}"
+                ) from None
+        sampler = replace(self.sampler, **values)
+        if sampler.temperature < 0 or not 0 <= sampler.top_p <= 1 or not 0 <= sampler.min_p <= 1:
+            raise ValueError("temperature must be ≥ 0; top_p and min_p between 0 and 1")
+        if sampler.max_tokens < 1 or sampler.top_k < 0 or sampler.repeat_penalty <= 0:
+            raise ValueError("max_tokens must be ≥ 1, top_k ≥ 0, repeat_penalty > 0")
+        return sampler
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        try:
+            sampler = self.parse()
+        except ValueError as exc:
+            self.query_one("#settings-error", Label).update(str(exc))
+            return
+        self.dismiss((self.query_one("#system-prompt", TextArea).text, sampler))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,149 @@
+"""Quantizing with llama.cpp in a child process: real outputs of the default model, progress, cancel, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from edgetui.core import quantize as q
+from edgetui.core.quantize import (
+    QuantizeCancelled,
+    default_output,
+    output_name,
+    predict_size,
+    quantize_with_progress,
+    tensor_infos,
+)
+from edgetui.core.types import EngineError
+
+
+@pytest.fixture
+def source(default_model: Path, tmp_path: Path) -> Path:
+    """The default model in a writable folder of its own (outputs go beside it)."""
+    dst = tmp_path / "models" / default_model.name
+    dst.parent.mkdir()
+    try:
+        dst.symlink_to(default_model)
+    except OSError:
+        shutil.copy(default_model, dst)
+    return dst
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("qtype", ["Q8_0", "Q2_K"])
+def test_quantize_with_progress_makes_a_loadable_model(source: Path, qtype: str) -> None:
+    seen: list[tuple[int, int]] = []
+    out = quantize_with_progress(source, None, qtype, progress=lambda d, t: seen.append((d, t)), n_threads=2)
+    assert out == output_name(source, qtype) == source.with_name(f"SmolLM2-135M-Instruct.{qtype}.gguf")
+    assert not out.with_name(out.name + ".part").exists()
+    size, src_size = out.stat().st_size, source.stat().st_size
+    if qtype == "Q8_0":
+        assert size > src_size * 1.3  # 8.5 bits per weight against the source's Q4_1 (5 bits)
+    else:
+        assert size < src_size
+    assert seen[-1] == (size, size)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert all(d <= t for d, t in seen)
+    assert abs(predict_size(source, qtype) - size) / size < 0.15
+
+    from edgetui.core.engine import LlamaEngine
+    from edgetui.core.types import ChatMessage, LoadOptions, SamplerSettings
+
+    engine = LlamaEngine()
+    try:
+        info = engine.load(out, LoadOptions(n_ctx=512, n_threads=2))
+        assert info.quant == qtype
+        text = engine.stream_chat([ChatMessage("user", "Say hi.")], SamplerSettings.greedy(max_tokens=8)).run()
+        assert text.strip()
+    finally:
+        engine.unload()
+
+
+def test_cancel_kills_the_quantizer_and_removes_the_partial_file(source: Path, tmp_path: Path) -> None:
+    cancel = threading.Event()
+    dst = tmp_path / "out" / "cancelled.Q2_K.gguf"
+
+    def on_progress(done: int, total: int) -> None:
+        if done > 0:
+            cancel.set()
+
+    with pytest.raises(QuantizeCancelled, match="cancelled"):
+        quantize_with_progress(source, dst, "Q2_K", on_progress, cancel, n_threads=2)
+    assert cancel.is_set()
+    assert not dst.exists()
+    assert list(dst.parent.iterdir()) == []
+
+
+def test_a_crashing_quantizer_is_an_error_not_a_crash(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crashing(src: Path, tmp: Path, qtype: str, n_threads: int) -> list[str]:
+        code = f"open({str(tmp)!r}, 'wb').write(b'GGUF'); import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+        return [sys.executable, "-c", code]
+
+    monkeypatch.setattr(q, "_child_command", crashing)
+    dst = tmp_path / "crash.Q8_0.gguf"
+    with pytest.raises(EngineError, match=r"the quantizer crashed \(signal 11\)"):
+        quantize_with_progress(source, dst, "Q8_0")
+    assert not dst.exists() and not dst.with_name(dst.name + ".part").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("missing.gguf", "Q8_0"), "Model file not found"),
+    (("SRC", "Q9_9"), "Unknown quantization type 'Q9_9'; try one of Q8_0"),
+    (("SRC", "q4_1"), "is already Q4_1: the output would overwrite it"),
+    (("TEXT", "Q8_0"), "is not a GGUF file"),
+    (("EMPTY_GGUF", "Q8_0"), "llama.cpp could not quantize"),
+])  # fmt: skip
+def test_bad_input_is_an_engine_error(source: Path, tmp_path: Path, args: tuple[str, str], message: str) -> None:
+    (tmp_path / "notes.gguf").write_text("hello")
+    (tmp_path / "empty.gguf").write_bytes(b"GGUF\x03\x00\x00\x00" + bytes(16))
+    src = {"SRC": source, "TEXT": tmp_path / "notes.gguf", "EMPTY_GGUF": tmp_path / "empty.gguf"}.get(
+        args[0], tmp_path / args[0]
+    )
+    with pytest.raises(EngineError, match=message):
+        quantize_with_progress(src, None, args[1])
+
+
+def test_default_output_goes_to_the_models_dir_when_beside_is_not_possible(
+    source: Path, default_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = tmp_path / "my-models"
+    assert default_output(source, "q8_0", models) == source.with_name("SmolLM2-135M-Instruct.Q8_0.gguf")
+    # the bundled model lives in site-packages: never write beside it
+    assert default_output(default_model, "Q8_0", models) == models / "SmolLM2-135M-Instruct.Q8_0.gguf"
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    assert default_output(source, "Q2_K", models) == models / "SmolLM2-135M-Instruct.Q2_K.gguf"
+    home_models = Path(os.environ["EDGETUI_HOME"]) / "models"
+    assert default_output(source, "Q2_K") == home_models / "SmolLM2-135M-Instruct.Q2_K.gguf"
+
+
+def test_tensor_infos_reads_the_header(default_model: Path) -> None:
+    data_start, tensors = tensor_infos(default_model)
+    assert len(tensors) == 272
+    assert data_start + sum(n for _, _, n in tensors) == default_model.stat().st_size
+    names = {name: dims for name, dims, _ in tensors}
+    assert names["token_embd.weight"] == [576, 49152]
+
+
+def test_cli_quantize(default_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edgetui.cli import main
+
+    out = tmp_path / "cli.Q8_0.gguf"
+    assert main(["quantize", "default", "Q8_0", "-o", str(out), "--threads", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["output"] == str(out) and result["ratio"] > 1.3
+    assert out.stat().st_size == result["output_bytes"]
+
+    assert main(["quantize", "default", "Q8_0", "-o", str(out)]) == 1
+    assert "exists; use --force" in capsys.readouterr().err
+    assert main(["quantize", str(tmp_path / "nope.gguf"), "Q8_0"]) == 1
+    assert "edgetui: Model file not found" in capsys.readouterr().err
+    assert main(["quantize", "default", "Q1_X", "-o", str(tmp_path / "x.gguf")]) == 1
+    assert "Unknown quantization type 'Q1_X'" in capsys.readouterr().err

@@ -1,0 +1,185 @@
+"""Pilot tests of the chat that people keep using: regenerate, edit, branches, sessions, settings, copy, overflow."""
+
+from __future__ import annotations
+
+from edgetui.core.store import Store
+from edgetui.ui.screens.sessions_screen import SessionsScreen
+from edgetui.ui.screens.settings_dialog import SettingsDialog
+from tests.ui.fake_engine import FakeEngine
+from tests.ui.helpers import SIZE, footer, make_app, messages, say, status, wait_for, wait_loaded
+
+
+async def test_every_turn_is_saved_and_new_session_starts_empty() -> None:
+    app = make_app(FakeEngine("Saved answer."))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, app)
+        await say(pilot, app, "first question")
+        first_session = app.chat.conv.session_id
+        thread = app.store.thread(first_session)
+        assert [(m.role, m.content, m.status) for m in thread] == [
+            ("user", "first question", "complete"),
+            ("assistant", "Saved answer.", "complete"),
+        ]
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert messages(app) == []
+        await say(pilot, app, "second")
+        assert app.chat.conv.session_id != first_session
+        assert len(app.store.list_sessions()) == 2
+
+
+async def test_regenerate_keeps_the_earlier_answer_as_a_sibling() -> None:
+    engine = FakeEngine("one")
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, app)
+        await say(pilot, app, "question")
+        engine.reply = "two"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: messages(app)[-1].text == "two")
+        await pilot.pause(0.1)
+        views = messages(app)
+        assert [v.text for v in views] == ["question", "two"]
+        assert views[-1].branch == (2, 2)
+        assert len(engine.requests) == 2 and engine.requests[1] == engine.requests[0]
+        # ← on the focused answer goes back to the first one
+        views[-1].focus()
+        await pilot.press("left")
+        await wait_for(pilot, lambda: messages(app)[-1].text == "one")
+        assert messages(app)[-1].branch == (1, 2)
+
+
+async def test_edit_resends_as_a_new_branch() -> None:
+    engine = FakeEngine("answer")
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, app)
+        await say(pilot, app, "helo")
+        await pilot.press("ctrl+e")
+        await pilot.pause()
+        assert app.chat.query_one("#prompt").text == "helo"
+        assert "editing" in status(app)
+        app.chat.query_one("#prompt").text = "hello"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not app.chat.generating and len(engine.requests) == 2)
+        views = messages(app)
+        assert [v.text for v in views] == ["hello", "answer"]
+        assert views[0].branch == (2, 2)
+        assert engine.requests[1][-1].content == "hello"
+        assert all(m.content != "helo" for m in engine.requests[1])
+
+
+async def test_sessions_screen_opens_a_saved_session() -> None:
+    app = make_app(FakeEngine("kept"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, app)
+        await say(pilot, app, "remember the zebra")
+        sid = app.chat.conv.session_id
+        await pilot.press("ctrl+n")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, SessionsScreen)
+        await pilot.press("slash", *"zebra")
+        await pilot.pause()
+        assert list(app.screen.sessions) == [str(sid)]
+        await pilot.press("enter")  # leaves the search box
+        await pilot.press("enter")  # opens the session
+        await wait_for(pilot, lambda: len(messages(app)) == 2)
+        assert app.chat.conv.session_id == sid
+        assert messages(app)[0].text == "remember the zebra"
+
+
+async def test_settings_dialog_changes_the_sampler_and_system_prompt() -> None:
+    engine = FakeEngine("ok")
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, app)
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, SettingsDialog)
+        dialog.query_one("#system-prompt").text = "You are terse."
+        dialog.query_one("#s-temperature").value = "0.2"
+        dialog.query_one("#s-seed").value = "42"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await say(pilot, app, "hi")
+        assert engine.samplers[-1].temperature == 0.2 and engine.samplers[-1].seed == 42
+        assert engine.requests[-1][0].role == "system" and engine.requests[-1][0].content == "You are terse."
+        session = app.store.get_session(app.chat.conv.session_id)
+        assert session.system_prompt == "You are terse." and session.sampler["seed"] == 42
+
+
+async def test_bad_setting_is_refused_with_a_message() -> None:
+    app = make_app(FakeEngine())
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, app)
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        app.screen.query_one("#s-top_p").value = "abc"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, SettingsDialog)
+        assert "top_p must be a number" in str(app.screen.query_one("#settings-error").render())
+
+
+async def test_copy_uses_the_clipboard(monkeypatch) -> None:
+    app = make_app(FakeEngine("Here:\n```python\nprint('hi')\n```\ndone"))
+    copied: list[str] = []
+    monkeypatch.setattr(app, "copy_to_clipboard", copied.append)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, app)
+        await say(pilot, app, "code please")
+        await pilot.press("ctrl+y")
+        messages(app)[-1].focus()
+        await pilot.press("k")
+        assert copied == ["Here:\n```python\nprint('hi')\n```\ndone", "print('hi')\n"]
+
+
+async def test_context_overflow_offers_to_drop_oldest_turns() -> None:
+    engine = FakeEngine("a b c d e f g h")
+    app = make_app(engine, n_ctx=180)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, app)
+        for i in range(4):
+            await say(pilot, app, f"turn {i} " + "word " * 12)
+        await pilot.press(*"one more question", "enter")
+        await pilot.pause()
+        await pilot.press("y")  # "Drop oldest turns"
+        await wait_for(pilot, lambda: len(engine.requests) == 5 and not app.chat.generating)
+        sent = engine.requests[-1]
+        assert sent[-1].content == "one more question"
+        assert all("turn 0" not in m.content for m in sent)
+        assert app.chat.conv.skip_turns >= 1
+        assert len(app.store.thread(app.chat.conv.session_id)) == 10  # nothing deleted
+
+
+async def test_store_failure_keeps_the_prompt(monkeypatch) -> None:
+    from edgetui.core.store import StoreError
+
+    store = Store.memory()
+    app = make_app(FakeEngine(), store=store)
+
+    def full(*args, **kwargs):
+        raise StoreError("The disk is full: could not save to the database.")
+
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, app)
+        monkeypatch.setattr(store, "add_message", full)
+        await pilot.press(*"precious words", "enter")
+        await wait_for(pilot, lambda: "disk is full" in status(app))
+        assert app.chat.query_one("#prompt").text == "precious words"
+        assert messages(app) == []
+
+
+async def test_stopped_answer_is_saved_as_stopped() -> None:
+    app = make_app(FakeEngine(" ".join(["w"] * 300), delay=0.01))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, app)
+        await pilot.press(*"go", "enter")
+        await pilot.pause(0.3)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.chat.generating)
+        answer = app.store.thread(app.chat.conv.session_id)[-1]
+        assert answer.status == "stopped" and answer.content.startswith("w w")
+        assert "stopped" in footer(messages(app)[-1])
