@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 
 from edgetui.config import Config
 from edgetui.core.conversation import Conversation
@@ -53,14 +55,28 @@ class EdgeApp(App[None]):
         Binding("escape", "stop", "Stop"),
         Binding("f1", "help", "Help"),
         Binding("ctrl+n", "new_session", "New"),
-        Binding("ctrl+r", "regenerate", "Regen"),
-        Binding("ctrl+e", "edit", "Edit"),
+        Binding("ctrl+r", "regenerate", "Regenerate", show=False),
+        Binding("ctrl+e", "edit", "Edit", show=False),
         Binding("ctrl+t", "settings", "Settings"),
-        Binding("ctrl+y", "copy_answer", "Copy"),
+        Binding("ctrl+y", "copy_answer", "Copy", show=False),
         Binding("ctrl+s", "sessions", "Sessions"),
         Binding("f2", "toggle_pane('catalog')", "Catalog", show=False),
         Binding("f3", "toggle_pane('gauges')", "Gauges", show=False),
     ]
+
+    # Every action in the command palette (Ctrl+P), with its key.
+    PALETTE_ACTIONS: tuple[tuple[str, str, str], ...] = (
+        ("New chat session", "Ctrl+N: start an empty session", "new_session"),
+        ("Stop the answer", "Esc: stop generating; the partial answer stays", "stop"),
+        ("Regenerate the last answer", "Ctrl+R: the earlier answer stays as a sibling branch", "regenerate"),
+        ("Edit the last prompt", "Ctrl+E: edit and resend as a new branch", "edit"),
+        ("Copy the last answer", "Ctrl+Y: to the clipboard with OSC 52 (works over SSH)", "copy_answer"),
+        ("Session settings", "Ctrl+T: system prompt and sampling settings", "settings"),
+        ("Sessions", "Ctrl+S: list, search, open, rename, delete, export", "sessions"),
+        ("Help: keys and files", "F1", "help"),
+        ("Show/hide the catalog", "F2", "toggle_pane('catalog')"),
+        ("Show/hide the gauges", "F3", "toggle_pane('gauges')"),
+    )
 
     def __init__(self, services: Services, model_path: Path | None = None) -> None:
         super().__init__()
@@ -73,6 +89,11 @@ class EdgeApp(App[None]):
         self.sampler: SamplerSettings = services.config.sampler
         self.model_path = model_path
         self.token_rate = TokenRate()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for title, help_text, action in self.PALETTE_ACTIONS:
+            yield SystemCommand(title, help_text, lambda a=action: self.call_later(self.run_action, a))
 
     def new_conversation(self) -> Conversation:
         return Conversation(self.store, system_prompt=self.config.system_prompt, sampler=self.sampler)
@@ -222,7 +243,7 @@ class EdgeApp(App[None]):
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         info = message.info
-        self.sub_title = f"{info.name} · {info.quant}"
+        self.sub_title = info.name
         self.catalog.mark_loaded(info.path)
         self.gauges.show_model(info)
         self.chat.refresh_status()
@@ -280,10 +301,13 @@ def create_app(
     *,
     engine: Engine | None = None,
     store: Store | None = None,
+    metrics: Metrics | None = None,
     model_path: Path | None = None,
 ) -> EdgeApp:
     """Build the app with its services: an in-process llama.cpp engine and the sessions database by default."""
     if store is None:
         store = Store.open(config.db_path(paths))
-    services = Services(config=config, paths=paths, engine=engine or LlamaEngine(), store=store)
+    services = Services(
+        config=config, paths=paths, engine=engine or LlamaEngine(), store=store, metrics=metrics or Metrics()
+    )
     return EdgeApp(services, model_path=model_path)

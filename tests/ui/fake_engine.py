@@ -72,8 +72,27 @@ class FakeEngine:
                     time.sleep(self.delay)
                 stats.gen_tokens += 1
                 yield Chunk(word if i == 0 else f" {word}", time.perf_counter())
-            stats.total_s = time.perf_counter() - t0
-            stats.prompt_tokens = self.count_tokens(messages)
-            stats.gen_tps = stats.gen_tokens / stats.total_s if stats.total_s else 0.0
+            # fixed figures, so that snapshots do not depend on the machine's speed
+            stats.total_s = 0.5 if not self.delay else time.perf_counter() - t0
+            stats.ttft_s, stats.prompt_tps, stats.gen_tps = 0.05, 500.0, 120.0
+            stats.prompt_tokens = stats.prompt_eval_tokens = self.count_tokens(messages)
 
         return Generation(produce)
+
+
+class FrozenMetrics:
+    """Gauge samples that never change, so snapshots are stable."""
+
+    def sample(self):
+        from edgetui.core.metrics import MetricsSnapshot
+
+        gib = 1024**3
+        return MetricsSnapshot(
+            timestamp=0.0,
+            rss_bytes=210 * 1024**2,
+            ram_used=6 * gib,
+            ram_total=24 * gib,
+            ram_available=18 * gib,
+            cpu_percent=12.0,
+            cpu_count=2,
+        )

@@ -14,9 +14,9 @@ SIZE = (100, 30)
 FAKE_MODEL = Path("/models/fake.Q4_1.gguf")
 
 
-def make_app(engine, model: Path | None = FAKE_MODEL, store=None, **config) -> EdgeApp:
+def make_app(engine, model: Path | None = FAKE_MODEL, store=None, metrics=None, **config) -> EdgeApp:
     paths = Paths.from_env().ensure()
-    return create_app(Config(**config), paths, engine=engine, store=store, model_path=model)
+    return create_app(Config(**config), paths, engine=engine, store=store, metrics=metrics, model_path=model)
 
 
 async def wait_for(pilot, predicate, timeout: float = 30.0) -> None:

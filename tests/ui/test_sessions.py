@@ -183,3 +183,19 @@ async def test_stopped_answer_is_saved_as_stopped() -> None:
         answer = app.store.thread(app.chat.conv.session_id)[-1]
         assert answer.status == "stopped" and answer.content.startswith("w w")
         assert "stopped" in footer(messages(app)[-1])
+
+
+async def test_command_palette_lists_every_action() -> None:
+    app = make_app(FakeEngine())
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, app)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        for title, _, action in app.PALETTE_ACTIONS:
+            assert title in titles
+            assert hasattr(app, f"action_{action.split('(')[0]}")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"New chat")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert app.chat.conv.session_id is None

@@ -38,10 +38,13 @@ class GaugePane(Vertical):
 
     def on_mount(self) -> None:
         self.show_gpus([])
+        self.query_one("#g-spark").display = False
 
     def show_rate(self, current: float, smoothed: float, history: list[float]) -> None:
         self.query_one("#g-tps", Static).update(f"{current:6.1f} tok/s now\n{smoothed:6.1f} tok/s avg")
-        self.query_one("#g-spark", Sparkline).data = history[-40:] or [0.0]
+        spark = self.query_one("#g-spark", Sparkline)
+        spark.display = any(history)
+        spark.data = history[-40:]
 
     def show_last(self, stats: GenerationStats) -> None:
         self.query_one("#g-last", Static).update(
