@@ -1,0 +1,141 @@
+"""`edgetui bench --app-overhead`: tokens/s in the TUI (driven headless) against raw llama-cpp-python, and more."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+PROMPT = "Write a long story about a dragon who learns to bake bread. Use many paragraphs."
+SIZE = (100, 30)
+
+
+def raw_run(llm: Any, messages: list[dict[str, str]], max_tokens: int) -> dict[str, float]:
+    """Stream with plain llama-cpp-python (greedy, seed 0) and time it like the app does."""
+    stream = llm.create_chat_completion(
+        messages=messages, stream=True, temperature=0.0, top_k=1, top_p=1.0, min_p=0.0, repeat_penalty=1.0,
+        seed=0, max_tokens=max_tokens,
+    )
+    times = [time.perf_counter() for part in stream if part["choices"][0]["delta"].get("content")]
+    span = times[-1] - times[0] if len(times) > 1 else 0.0
+    return {"tokens": len(times), "tps": (len(times) - 1) / span if span > 0 else 0.0}
+
+
+async def app_runs(model: Path, threads: int, max_tokens: int, runs: int, raw: Any) -> dict[str, Any]:
+    """Alternate raw and app runs in one process; the app is the real one, driven by Textual's test driver."""
+    from edgetui.config import Config
+    from edgetui.core.store import Store
+    from edgetui.core.types import SamplerSettings
+    from edgetui.paths import Paths
+    from edgetui.ui.app import create_app
+
+    paths = Paths.from_env().ensure()
+    config = Config(n_ctx=4096, n_threads=threads)
+    app = create_app(config, paths, store=Store.memory(), model_path=model)
+    app.sampler = SamplerSettings.greedy(max_tokens=max_tokens, seed=0)
+    shown: list[tuple[float, int]] = []
+    add = app.token_rate_add
+
+    def record(t: float, tokens: int) -> None:  # runs on the UI thread as each batch reaches the screen
+        shown.append((time.perf_counter(), tokens))
+        add(t, tokens)
+
+    app.token_rate_add = record  # type: ignore[method-assign]
+    stats: list[Any] = []
+    done = app.generation_finished
+
+    def keep(gen_stats: Any) -> None:
+        stats.append(gen_stats)
+        done(gen_stats)
+
+    app.generation_finished = keep  # type: ignore[method-assign]
+    result: dict[str, Any] = {"raw": [], "app": [], "shown": [], "updates_per_s": [], "key_ms": []}
+    async with app.run_test(size=SIZE) as pilot:
+        while app.engine.info is None:
+            await pilot.pause(0.05)
+        for _ in range(runs):
+            result["raw"].append(raw_run(raw, [{"role": "user", "content": PROMPT}], max_tokens)["tps"])
+            await app.chat.new_session()
+            shown.clear()
+            stats.clear()
+            await pilot.press(*PROMPT, "enter")
+            keys: list[float] = []
+            while app.chat.generating:
+                t0 = time.perf_counter()
+                await pilot.press("x")  # a key while tokens stream: how long until it is handled
+                keys.append((time.perf_counter() - t0) * 1000)
+                await pilot.pause(0.1)
+            app.chat.query_one("#prompt").clear()
+            result["app"].append(stats[-1].gen_tps if stats else 0.0)
+            result["key_ms"].extend(keys)
+            if len(shown) > 1:
+                span = shown[-1][0] - shown[0][0]
+                result["shown"].append(sum(n for _, n in shown[1:]) / span if span > 0 else 0.0)
+                result["updates_per_s"].append((len(shown) - 1) / span if span > 0 else 0.0)
+        app.engine.unload()
+    return result
+
+
+def startup_s(runs: int = 3) -> float:
+    """Seconds from a fresh interpreter to the app's first frame (no model loaded)."""
+    code = (
+        "import time, asyncio; t0 = time.perf_counter()\n"
+        "from edgetui.config import Config; from edgetui.paths import Paths; from edgetui.ui.app import create_app\n"
+        "from edgetui.core.store import Store\n"
+        "app = create_app(Config(), Paths.from_env().ensure(), store=Store.memory(), model_path=None)\n"
+        "async def main():\n"
+        "    async with app.run_test(size=(100, 30)) as pilot:\n"
+        "        await pilot.pause(); print(time.perf_counter() - t0)\n"
+        "asyncio.run(main())\n"
+    )
+    times = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        times.append(float(out.strip().splitlines()[-1]))
+    return min(times)
+
+
+def run_app_overhead(args: argparse.Namespace) -> int:
+    from llama_cpp import Llama
+
+    from edgetui.config import Config
+    from edgetui.core.default_model import default_model_path
+    from edgetui.paths import Paths
+
+    cfg = Config.load(Paths.from_env())
+    model = Path(getattr(args, "bench_model", None) or cfg.model or default_model_path() or "")
+    threads = getattr(args, "threads", None) or cfg.threads
+    max_tokens = int(str(getattr(args, "n_gen", "256")).split(",")[0]) or 256
+    runs = max(1, int(getattr(args, "reps", 3)))
+    raw = Llama(str(model), n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False)
+    result = asyncio.run(app_runs(model, threads, max(max_tokens, 128), runs, raw))
+    raw.close()
+    raw_tps, app_tps = statistics.median(result["raw"]), statistics.median(result["app"])
+    keys = sorted(result["key_ms"]) or [0.0]
+    report = {
+        "model": model.name,
+        "threads": threads,
+        "runs": runs,
+        "raw_tps": round(raw_tps, 2),
+        "app_tps": round(app_tps, 2),
+        "ratio": round(app_tps / raw_tps, 4) if raw_tps else 0.0,
+        "shown_tps": round(statistics.median(result["shown"]), 2) if result["shown"] else 0.0,
+        "screen_updates_per_s": round(statistics.median(result["updates_per_s"]), 1) if result["updates_per_s"] else 0,
+        "key_latency_p99_ms": round(keys[min(len(keys) - 1, int(0.99 * len(keys)))], 1),
+        "key_presses": len(result["key_ms"]),
+        "startup_s": round(startup_s(), 3),
+        "raw_runs": [round(x, 1) for x in result["raw"]],
+        "app_runs": [round(x, 1) for x in result["app"]],
+    }
+    if getattr(args, "json", False):
+        print(json.dumps(report, indent=2))
+    else:
+        for key, value in report.items():
+            print(f"{key:>22}: {value}")
+    return 0

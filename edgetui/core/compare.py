@@ -1,0 +1,427 @@
+"""Side by side: one conversation through two models (two quantizations of one model), speed and agreement.
+
+`Compare` keeps one LlamaEngine and one chat history per side ('a' and 'b') and runs every turn through both
+with identical sampler settings and seed. Memory plan (`plan_memory`, from edgetui.core.fit's estimate):
+when both models fit in RAM together they stay loaded and run one after the other ("sequential", the fair
+way to time them on a small CPU) or in two threads ("concurrent"); otherwise each side is loaded, run and
+unloaded in turn ("sequential: not enough memory for both"). Agreement is measured on tokens: each answer
+is tokenised with its own model (the vocabularies are checked to be the same) and compared position by
+position, which is meaningful with greedy decoding (`SamplerSettings.greedy()`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from edgetui.core.engine import LlamaEngine, check_gguf_file
+from edgetui.core.fit import FITS, Resources, estimate_fit, probe_resources, verdict_for
+from edgetui.core.gguf import GGUFError, read_model
+from edgetui.core.quality import Quality, QualityReport
+from edgetui.core.types import (
+    ChatMessage,
+    EngineError,
+    GenerationStats,
+    LoadOptions,
+    ModelInfo,
+    SamplerSettings,
+    StopReason,
+)
+
+MIB = 1 << 20
+SIDES = ("a", "b")
+SEQUENTIAL, CONCURRENT, SWAP = "sequential", "concurrent", "sequential: not enough memory for both"
+# on_event(side 'a'|'b', kind, payload): 'loading' {"path": str}, 'loaded' ModelInfo, 'chunk' Chunk,
+# 'finished' SideResult. Called from worker threads in concurrent mode.
+OnEvent = Callable[[str, str, Any], None]
+SPEED_FIELDS = ("file_size_bytes", "bits_per_weight", "load_s", "rss_delta_bytes", "ttft_s", "prompt_tps",
+                "gen_tps", "gen_tokens")  # fmt: skip
+
+
+@dataclass
+class MemoryPlan:
+    """Whether A and B can be loaded together; RAM (and VRAM) needs as predicted, in bytes."""
+
+    both_fit: bool
+    need_a: int
+    need_b: int
+    available: int
+    vram_need_a: int = 0
+    vram_need_b: int = 0
+    vram_free: int = 0
+    method: str = "fit estimate"
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _need(path: Path, options: LoadOptions, resources: Resources, quality: bool) -> tuple[int, int, str]:
+    """(RAM bytes, VRAM bytes, method) one model needs at options.n_ctx."""
+    try:
+        header = read_model(path)
+        est = estimate_fit(header, options.n_ctx, options.n_gpu_layers, resources,
+                           n_ubatch=min(options.n_batch, options.n_ctx))  # fmt: skip
+        ram, vram, vocab, method = est.ram_needed, est.vram_needed, header.vocab_size, "fit estimate"
+    except (GGUFError, OSError, ValueError):  # a header the reader refuses: the file size and a margin
+        size = path.stat().st_size if path.is_file() else 0
+        ram, vram, vocab, method = int(size * 1.1) + 64 * MIB, 0, 0, "file size + 10%"
+    if quality:  # llama.cpp's output buffer for a full batch, and the numpy copies of half a chunk's logits
+        ram += vocab * 4 * (min(options.n_batch, options.n_ctx) + 4 * (options.n_ctx // 2))
+    return ram, vram, method
+
+
+def plan_memory(path_a: str | Path, path_b: str | Path, options: LoadOptions, available_bytes: int | None = None,
+                quality: bool = False) -> MemoryPlan:  # fmt: skip
+    """Do both models fit together (with fit.TIGHT_MARGIN headroom)? `available_bytes` overrides free RAM."""
+    res = probe_resources()
+    if available_bytes is not None:
+        res = replace(res, ram_available=int(available_bytes), ram_total=max(int(available_bytes), res.ram_total))
+    ra, va, method = _need(Path(path_a), options, res, quality)
+    rb, vb, _ = _need(Path(path_b), options, res, quality)
+    both = verdict_for(ra + rb, res.ram_available) == FITS
+    if va + vb:
+        both = both and verdict_for(va + vb, res.vram_free) == FITS
+    reason = ""
+    if not both:
+        reason = (f"not enough memory for both: A needs {ra / MIB:,.0f} MiB and B {rb / MIB:,.0f} MiB, "
+                  f"{res.ram_available / MIB:,.0f} MiB free")  # fmt: skip
+    return MemoryPlan(both, ra, rb, res.ram_available, va, vb, res.vram_free, method, reason)
+
+
+@dataclass
+class SpeedRecord:
+    """Size, load and speed of one side for one turn."""
+
+    file_size_bytes: int = 0
+    bits_per_weight: float = 0.0
+    n_params: int = 0
+    load_s: float = 0.0
+    rss_delta_bytes: int = 0
+    loaded_this_turn: bool = False
+    ttft_s: float = 0.0
+    prompt_tokens: int = 0
+    prompt_eval_tokens: int = 0
+    prompt_tps: float = 0.0
+    gen_tps: float = 0.0
+    gen_tokens: int = 0
+    total_s: float = 0.0
+
+    @classmethod
+    def build(cls, info: ModelInfo, stats: GenerationStats, loaded_this_turn: bool) -> SpeedRecord:
+        size = info.path.stat().st_size if info.path.is_file() else info.size_bytes
+        bpw = info.size_bytes * 8 / info.n_params if info.n_params else 0.0
+        return cls(size, round(bpw, 3), info.n_params, info.load_s, info.rss_delta_bytes, loaded_this_turn,
+                   stats.ttft_s, stats.prompt_tokens, stats.prompt_eval_tokens, stats.prompt_tps, stats.gen_tps,
+                   stats.gen_tokens, stats.total_s)  # fmt: skip
+
+
+@dataclass
+class SideResult:
+    """One side's answer for one turn, with its speed record and its tokens (ids and character offsets)."""
+
+    side: str
+    path: str
+    name: str
+    quant: str
+    answer: str
+    speed: SpeedRecord
+    stats: GenerationStats
+    token_ids: list[int] = field(default_factory=list)
+    token_offsets: list[int] = field(default_factory=list)  # character offset of each token in `answer`
+    vocab: str = ""  # fingerprint: n_vocab and a hash of every token's text
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["stats"] = self.stats.as_dict()
+        return d
+
+
+@dataclass
+class Agreement:
+    """Token agreement of B's answer with A's; `identical_share` is position-wise over the longer answer."""
+
+    greedy: bool
+    tokens_a: int
+    tokens_b: int
+    identical_tokens: int
+    identical_share: float
+    first_divergence: int | None  # token index where B departs from A; None = identical answers
+    char_offset_a: int | None  # where that token starts in A's answer (for highlighting)
+    char_offset_b: int | None
+
+    @classmethod
+    def of(cls, a: SideResult, b: SideResult, greedy: bool) -> Agreement:
+        ta, tb = a.token_ids, b.token_ids
+        same = sum(1 for x, y in zip(ta, tb, strict=False) if x == y)
+        n = max(len(ta), len(tb))
+        first = next((i for i, (x, y) in enumerate(zip(ta, tb, strict=False)) if x != y), None)
+        if first is None and len(ta) != len(tb):
+            first = min(len(ta), len(tb))
+
+        def offset(s: SideResult) -> int | None:
+            if first is None:
+                return None
+            return s.token_offsets[first] if first < len(s.token_offsets) else len(s.answer)
+
+        return cls(greedy, len(ta), len(tb), same, same / n if n else 1.0, first, offset(a), offset(b))
+
+
+@dataclass
+class CompareResult:
+    """One turn through both models: JSON-able with `to_dict()`."""
+
+    turn: int
+    messages: list[ChatMessage]  # what this turn added (the prompt)
+    a: SideResult
+    b: SideResult
+    agreement: Agreement | None
+    memory_mode: str
+    memory: MemoryPlan
+    sampler: SamplerSettings
+    cancelled: bool = False
+    quality: QualityReport | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def deltas(self) -> dict[str, dict[str, float | None]]:
+        """B vs A for each speed figure: {"a", "b", "diff" (b - a), "ratio" (b / a, None when a is 0)}."""
+        out: dict[str, dict[str, float | None]] = {}
+        for name in SPEED_FIELDS:
+            va, vb = getattr(self.a.speed, name), getattr(self.b.speed, name)
+            out[name] = {"a": va, "b": vb, "diff": vb - va, "ratio": (vb / va) if va else None}
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "turn": self.turn, "messages": [m.as_dict() for m in self.messages],
+            "a": self.a.to_dict(), "b": self.b.to_dict(), "deltas": self.deltas,
+            "agreement": asdict(self.agreement) if self.agreement else None,
+            "memory_mode": self.memory_mode, "memory": self.memory.to_dict(), "sampler": self.sampler.as_dict(),
+            "cancelled": self.cancelled, "quality": self.quality.to_dict() if self.quality else None,
+            "notes": list(self.notes),
+        }  # fmt: skip
+
+
+def compare_to_record(result: CompareResult | QualityReport) -> dict[str, Any]:
+    """Keyword arguments for `Store.add_comparison(model_a=, model_b=, prompt=, result=)`."""
+    if isinstance(result, QualityReport):
+        return {"model_a": result.path_a, "model_b": result.path_b, "prompt": "", "result": result.to_dict()}
+    prompt = "\n\n".join(m.content for m in result.messages if m.role == "user")
+    return {"model_a": result.a.path, "model_b": result.b.path, "prompt": prompt, "result": result.to_dict()}
+
+
+def _vocab_fingerprint(engine: LlamaEngine) -> str:
+    import hashlib
+
+    import llama_cpp
+
+    llm = engine.llama
+    vocab, h = llm._model.vocab, hashlib.sha1()
+    for i in range(llm.n_vocab()):
+        h.update(llama_cpp.llama_vocab_get_text(vocab, i) or b"")
+        h.update(b"\0")
+    return f"{llm.n_vocab()}:{h.hexdigest()[:16]}"
+
+
+def _warm_up(engine: LlamaEngine) -> None:
+    """Evaluate one token and forget it, as llama-bench warms up: the first answer's time-to-first-token then
+    measures the model, not the first touch of its memory-mapped weights."""
+    llm = engine.llama
+    llm.reset()
+    llm.eval([max(llm.token_bos(), 0)])
+    llm._ctx.kv_cache_clear()
+    llm.reset()
+
+
+def _tokens_and_offsets(engine: LlamaEngine, text: str) -> tuple[list[int], list[int]]:
+    if not text:
+        return [], []
+    llm = engine.llama
+    ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+    offsets, prefix = [], b""
+    for t in ids:
+        offsets.append(min(len(prefix.decode("utf-8", "ignore")), len(text)))
+        prefix += llm.detokenize([t])
+    return ids, offsets
+
+
+class Compare:
+    """Two models, one conversation each, the same prompts and sampler: see the module docstring."""
+
+    def __init__(
+        self,
+        path_a: str | Path,
+        path_b: str | Path,
+        *,
+        sampler: SamplerSettings | None = None,
+        load_options: LoadOptions | None = None,
+        concurrent: bool = False,
+        available_bytes: int | None = None,
+        on_event: OnEvent | None = None,
+    ) -> None:
+        self.paths = {"a": Path(path_a).expanduser(), "b": Path(path_b).expanduser()}
+        for p in self.paths.values():
+            check_gguf_file(p)
+        self.sampler = sampler or SamplerSettings.greedy()
+        self.options = load_options or LoadOptions()
+        self.on_event = on_event or (lambda side, kind, payload: None)
+        self.memory = plan_memory(self.paths["a"], self.paths["b"], self.options, available_bytes)
+        self.notes: list[str] = []
+        if not self.memory.both_fit:
+            self.mode = SWAP
+            if concurrent:
+                self.notes.append("concurrent run not possible: " + self.memory.reason)
+        else:
+            self.mode = CONCURRENT if concurrent else SEQUENTIAL
+        self.engines = {s: LlamaEngine() for s in SIDES}
+        self.histories: dict[str, list[ChatMessage]] = {s: [] for s in SIDES}
+        self.vocab: dict[str, str] = {}
+        self.turns = 0
+        self.last: CompareResult | None = None
+
+    # -- conversation --------------------------------------------------------------------------------
+    def run(self, messages: Sequence[ChatMessage], cancel: threading.Event | None = None) -> CompareResult:
+        """Start a new conversation on both sides with `messages` (system and/or user messages)."""
+        if not messages:
+            raise EngineError("Nothing to compare: the prompt is empty")
+        self.histories = {s: [] for s in SIDES}
+        self.turns = 0
+        return self._turn(list(messages), cancel or threading.Event())
+
+    def follow_up(self, text: str, cancel: threading.Event | None = None) -> CompareResult:
+        """Continue both conversations with one more user message (each side keeps its own answers)."""
+        if not text.strip():
+            raise EngineError("Nothing to compare: the prompt is empty")
+        return self._turn([ChatMessage("user", text)], cancel or threading.Event())
+
+    def _turn(self, new: list[ChatMessage], cancel: threading.Event) -> CompareResult:
+        seed = self.sampler.seed if self.sampler.seed >= 0 else int.from_bytes(os.urandom(4), "little") >> 1
+        sampler = replace(self.sampler, seed=seed)
+        convo = {s: [*self.histories[s], *new] for s in SIDES}
+        results: dict[str, SideResult] = {}
+        if self.mode == CONCURRENT:
+            loaded = {s: self._ensure_loaded(s) for s in SIDES}
+            errors: list[BaseException] = []
+
+            def work(side: str) -> None:
+                try:
+                    results[side] = self._generate(side, convo[side], sampler, cancel, loaded[side])
+                except BaseException as exc:  # re-raised in the caller's thread below
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=work, args=(s,), name=f"compare-{s}", daemon=True) for s in SIDES]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if errors:
+                raise errors[0]
+        else:
+            for side in SIDES:
+                if cancel.is_set():
+                    results[side] = self._skipped(side)
+                    continue
+                loaded = self._ensure_loaded(side)
+                try:
+                    results[side] = self._generate(side, convo[side], sampler, cancel, loaded)
+                finally:
+                    if self.mode == SWAP:
+                        self.engines[side].unload()
+        a, b = results["a"], results["b"]
+        cancelled = cancel.is_set() or any(r.stats.stop_reason is StopReason.CANCELLED for r in (a, b))
+        failed = any(r.stats.error for r in (a, b))
+        notes = list(self.notes)
+        agreement = None
+        if a.vocab and b.vocab and a.vocab != b.vocab:
+            notes.append("A and B do not share a vocabulary: token agreement is not measured")
+        elif not cancelled:
+            agreement = Agreement.of(a, b, greedy=sampler.temperature <= 0 or sampler.top_k == 1)
+        turn = self.turns + 1
+        if not cancelled and not failed:  # only a complete turn enters the histories
+            for side, r in results.items():
+                self.histories[side] = [*convo[side], ChatMessage("assistant", r.answer)]
+            self.turns = turn
+        else:
+            notes.append("this turn was not added to the conversations (cancelled or failed)")
+        self.last = CompareResult(turn, new, a, b, agreement, self.mode, self.memory, sampler, cancelled,
+                                  None, notes)  # fmt: skip
+        return self.last
+
+    # -- one side ------------------------------------------------------------------------------------
+    def _ensure_loaded(self, side: str) -> bool:
+        """Load `side` if it is not loaded; True when it was loaded now."""
+        engine = self.engines[side]
+        if engine.info is not None:
+            return False
+        self.on_event(side, "loading", {"path": str(self.paths[side])})
+        info = engine.load(self.paths[side], self.options)
+        with engine.lock:
+            if side not in self.vocab:
+                self.vocab[side] = _vocab_fingerprint(engine)
+            _warm_up(engine)
+        self.on_event(side, "loaded", info)
+        return True
+
+    def _generate(self, side: str, messages: list[ChatMessage], sampler: SamplerSettings,
+                  cancel: threading.Event, loaded_now: bool) -> SideResult:  # fmt: skip
+        engine = self.engines[side]
+        info = engine.info
+        assert info is not None
+        gen = engine.stream_chat(messages, sampler, cancel)
+        for chunk in gen:
+            self.on_event(side, "chunk", chunk)
+        text = gen.text
+        with engine.lock:
+            ids, offsets = _tokens_and_offsets(engine, text)
+        result = SideResult(side, str(self.paths[side]), info.name, info.quant, text,
+                            SpeedRecord.build(info, gen.stats, loaded_now), gen.stats, ids, offsets,
+                            self.vocab.get(side, ""))  # fmt: skip
+        self.on_event(side, "finished", result)
+        return result
+
+    def _skipped(self, side: str) -> SideResult:
+        stats = GenerationStats(stop_reason=StopReason.CANCELLED, note="not run: the comparison was cancelled")
+        result = SideResult(side, str(self.paths[side]), self.paths[side].stem, "", "", SpeedRecord(), stats)
+        self.on_event(side, "finished", result)
+        return result
+
+    # -- quality -------------------------------------------------------------------------------------
+    def measure_quality(self, text: str, n_ctx: int = 512, cancel: threading.Event | None = None,
+                        progress: Callable[[int, int], None] | None = None) -> QualityReport:  # fmt: skip
+        """KL divergence etc. of B against A on `text` (quality.py); reuses the loaded engines when both fit.
+
+        The report is also attached to the last turn's result, if there is one."""
+        if self.mode == SWAP:
+            q = Quality(
+                self.paths["a"],
+                self.paths["b"],
+                n_ctx=n_ctx,
+                n_threads=self.options.n_threads,
+                n_batch=self.options.n_batch,
+                n_gpu_layers=self.options.n_gpu_layers,
+                both_loaded=False,
+            )
+            report = q.run(text, cancel=cancel, progress=progress)
+        else:
+            for side in SIDES:
+                self._ensure_loaded(side)
+            q = Quality(self.paths["a"], self.paths["b"], n_ctx=n_ctx)
+            report = q.run(text, cancel=cancel, progress=progress, engines=(self.engines["a"], self.engines["b"]))
+        if self.last is not None:
+            self.last.quality = report
+        return report
+
+    def close(self) -> None:
+        for engine in self.engines.values():
+            engine.unload()
+
+    def __enter__(self) -> Compare:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
