@@ -16,11 +16,11 @@ from edgetui.core.conversation import Conversation
 from edgetui.core.engine import Engine, LlamaEngine
 from edgetui.core.metrics import Metrics, TokenRate
 from edgetui.core.store import Store
-from edgetui.core.types import EngineError, GenerationStats, LoadOptions, SamplerSettings
+from edgetui.core.types import GenerationStats, SamplerSettings
 from edgetui.paths import Paths
-from edgetui.ui.messages import ModelLoaded, ModelLoadFailed, ModelLoadStarted
+from edgetui.ui.model_loading import ModelLoading
 from edgetui.ui.screens.main_screen import MainScreen
-from edgetui.ui.widgets.catalog_pane import CatalogPane, CatalogRow
+from edgetui.ui.widgets.catalog_pane import CatalogPane
 from edgetui.ui.widgets.chat_pane import ChatPane
 from edgetui.ui.widgets.gauge_pane import GaugePane
 
@@ -45,7 +45,7 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
 
 
-class EdgeApp(App[None]):
+class EdgeApp(ModelLoading, App[None]):
     """edgetui's full-screen app."""
 
     TITLE = "edgetui"
@@ -202,60 +202,6 @@ class EdgeApp(App[None]):
                     timeout=8,
                 )
 
-    # -- models -------------------------------------------------------------------------------------
-    def scan_models(self) -> None:
-        from edgetui.core.default_model import default_model_path
-
-        rows: list[CatalogRow] = []
-        default = default_model_path()
-        if default is not None:
-            rows.append(CatalogRow(str(default), "SmolLM2-135M-Instruct (bundled)", "Q4_1", _size(default), default))
-        if self.paths.models_dir.is_dir():
-            for path in sorted(self.paths.models_dir.glob("*.gguf")):
-                rows.append(CatalogRow(str(path), path.stem, "", _size(path), path))
-        self.catalog.set_rows(rows)
-
-    def on_catalog_pane_model_chosen(self, message: CatalogPane.ModelChosen) -> None:
-        if self.chat.generating:
-            self.notify("Stop the answer first (Esc).", severity="warning")
-            return
-        self.load_model(message.path)
-
-    def load_model(self, path: Path) -> None:
-        self.chat.set_status(f"Loading {path.name} …")
-        self._load_model(path, self.load_options())
-
-    def load_options(self) -> LoadOptions:
-        gpu = self.config.n_gpu_layers
-        return LoadOptions(n_ctx=self.config.n_ctx, n_threads=self.config.threads, n_gpu_layers=max(gpu, 0))
-
-    @work(thread=True, exclusive=True, group="load")
-    def _load_model(self, path: Path, options: LoadOptions) -> None:
-        self.post_message(ModelLoadStarted(str(path)))
-        try:
-            info = self.engine.load(path, options)
-        except EngineError as exc:
-            self.post_message(ModelLoadFailed(str(path), str(exc)))
-        except Exception as exc:  # never a traceback in the UI
-            self.post_message(ModelLoadFailed(str(path), f"{exc.__class__.__name__}: {exc}"))
-        else:
-            self.post_message(ModelLoaded(info))
-
-    def on_model_loaded(self, message: ModelLoaded) -> None:
-        info = message.info
-        self.sub_title = info.name
-        self.catalog.mark_loaded(info.path)
-        self.gauges.show_model(info)
-        self.chat.refresh_status()
-        self.notify(f"Loaded {info.path.name} in {info.load_s:.2f} s", timeout=3)
-        if info.chat_template_note:
-            self.notify(info.chat_template_note, severity="warning", timeout=10)
-            self.call_later(self.chat.add_notice, info.chat_template_note)
-
-    def on_model_load_failed(self, message: ModelLoadFailed) -> None:
-        self.chat.set_status(f"Could not load the model: {message.error}", warn=True)
-        self.notify(message.error, title="Model not loaded", severity="error", timeout=15)
-
     # -- gauges -------------------------------------------------------------------------------------
     def sample_metrics(self) -> None:
         """A few times a second, on a timer, never on the token path."""
@@ -286,13 +232,6 @@ class EdgeApp(App[None]):
 
     def generation_finished(self, stats: GenerationStats) -> None:
         self.gauges.show_last(stats)
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
 
 
 def create_app(

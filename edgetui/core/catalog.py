@@ -1,0 +1,445 @@
+"""The model catalog: every GGUF model on this machine (own dirs, HF cache, Ollama, LM Studio, default)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgetui.config import Config
+from edgetui.core.fit import FitEstimate, Resources, estimate_fit
+from edgetui.core.gguf import GGUFError, GGUFHeader, merge_headers, read_header, split_info, split_parts
+from edgetui.paths import Paths
+
+CACHE_FILE = "gguf-headers.json"
+CACHE_VERSION = 1  # bump when GGUFHeader or the reader changes what it records
+MAX_DEPTH = 6  # directory levels walked below each models directory
+OLLAMA_MODEL_MEDIA = "application/vnd.ollama.image.model"
+SOURCES = ("default", "models", "config", "lmstudio", "hf", "ollama")  # dedup keeps the first, in this order
+COLUMNS = ("Name", "Params", "Quant", "Size", "Source", "Fit", "Path")
+SORT_KEYS = ("name", "params", "quant", "size", "source", "fit", "path")
+_FIT_RANK = {"fits": 0, "tight": 1, "does not fit": 2}
+
+Progress = Callable[[int, int, str], None]  # (done, total, path being read)
+
+
+@dataclass
+class CatalogEntry:
+    """One model: a GGUF file, or all parts of a split one; `error` says why it cannot be read."""
+
+    path: Path  # what to load (the first part of a split model)
+    name: str
+    source: str
+    header: GGUFHeader | None = None
+    error: str = ""
+    parts: list[Path] = field(default_factory=list)
+    realpath: str = ""
+    size: int = 0
+    aliases: list[str] = field(default_factory=list)  # other paths to the same file (symlinks, other sources)
+    fit: FitEstimate | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.header is not None and not self.error
+
+    @property
+    def n_params(self) -> int:
+        return self.header.n_params if self.header else 0
+
+    @property
+    def quant(self) -> str:
+        return self.header.quant if self.header else ""
+
+    @property
+    def group(self) -> str:
+        """Sibling key: same architecture, base name, parameter and layer counts and fine-tune tag."""
+        h = self.header
+        if h is None or not h.n_params:
+            return f"?{self.realpath or self.path}"
+        finetune = str(h.metadata.get("general.finetune", "")).lower()
+        return f"{h.architecture}|{h.basename.lower()}|{h.n_params}|{h.block_count}|{finetune}"
+
+    def row(self) -> tuple[str, ...]:
+        """Cells for COLUMNS (a DataTable row)."""
+        if not self.ok:
+            return (self.name, "", "", format_bytes(self.size), self.source, f"error: {self.error}",
+                    str(self.path))  # fmt: skip
+        fit = self.fit.verdict if self.fit else ""
+        size = format_bytes(self.size)
+        return (self.name, format_params(self.n_params), self.quant, size, self.source, fit, str(self.path))
+
+    def as_dict(self) -> dict[str, Any]:
+        h = self.header
+        d: dict[str, Any] = {
+            "name": self.name, "path": str(self.path), "source": self.source, "error": self.error or None,
+            "parts": [str(p) for p in self.parts], "size": self.size, "realpath": self.realpath,
+            "aliases": self.aliases, "group": self.group,
+        }  # fmt: skip
+        if h is not None:
+            d.update(architecture=h.architecture, model_name=h.name, n_params=h.n_params, quant=h.quant,
+                     bits_per_weight=h.bits_per_weight, context_length=h.context_length, layers=h.block_count,
+                     has_chat_template=h.has_chat_template)  # fmt: skip
+        if self.fit is not None:
+            d["fit"] = self.fit.verdict
+            d["fit_detail"] = self.fit.as_dict()
+        return d
+
+
+Entry = CatalogEntry  # short alias for annotations
+
+
+def format_params(n: int) -> str:
+    """134515008 -> '135M', 7_241_732_096 -> '7.2B'."""
+    for div, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if n >= div:
+            v = n / div
+            return f"{v:.1f}{unit}" if v < 10 else f"{v:.0f}{unit}"
+    return str(n)
+
+
+def format_bytes(n: int) -> str:
+    """Binary units: '93.8 MiB', '4.1 GiB'."""
+    v = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if v < 1024 or unit == "TiB":
+            return f"{v:.0f} {unit}" if unit == "B" else f"{v:.1f} {unit}"
+        v /= 1024
+    return str(n)
+
+
+class HeaderCache:
+    """Parsed headers (or their errors) keyed by (realpath, size, mtime_ns), kept in a JSON file."""
+
+    def __init__(self, file: Path | None) -> None:
+        self.file = file
+        self.records: dict[str, dict[str, Any]] = {}
+        self.seen: set[str] = set()
+        self.dirty = False
+        if file is not None:
+            try:
+                data = json.loads(file.read_text(encoding="utf-8"))
+                if data.get("version") == CACHE_VERSION and isinstance(data.get("files"), dict):
+                    self.records = data["files"]
+            except (OSError, ValueError, AttributeError):
+                pass
+
+    def read(self, path: Path) -> GGUFHeader:
+        """read_header(path), from the cache when the file has not changed; raises GGUFError."""
+        try:
+            real = os.path.realpath(path)
+            st = os.stat(real)
+        except (OSError, ValueError):
+            return read_header(path)  # raises the GGUFError that explains it
+        rec = self.records.get(real)
+        self.seen.add(real)
+        if rec and rec.get("size") == st.st_size and rec.get("mtime_ns") == st.st_mtime_ns:
+            if rec.get("error"):
+                raise GGUFError(rec["error"])
+            try:
+                return GGUFHeader.from_dict(rec["header"])
+            except (KeyError, TypeError):
+                pass
+        rec = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        try:
+            header = read_header(path)
+            rec["header"] = header.to_dict()
+            return header
+        except GGUFError as exc:
+            if "permission" not in str(exc):  # errors that a chmod can fix are not remembered
+                rec["error"] = str(exc)
+            raise
+        finally:
+            if "header" in rec or "error" in rec:
+                self.records[real] = rec
+                self.dirty = True
+
+    def save(self) -> None:
+        """Write the cache (atomically) if it changed; records of files that are gone are dropped."""
+        for real in [r for r in self.records if r not in self.seen]:
+            if not os.path.exists(real):
+                del self.records[real]
+                self.dirty = True
+        if self.file is None or not self.dirty:
+            return
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.file.with_name(f"{self.file.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"version": CACHE_VERSION, "files": self.records}), encoding="utf-8")
+            tmp.replace(self.file)
+            self.dirty = False
+        except OSError:
+            pass
+
+
+def hf_cache_dir(environ: Mapping[str, str]) -> Path:
+    """huggingface_hub's cache: HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub."""
+    for key in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if environ.get(key):
+            return Path(environ[key]).expanduser()
+    if environ.get("HF_HOME"):
+        return Path(environ["HF_HOME"]).expanduser() / "hub"
+    xdg = environ.get("XDG_CACHE_HOME") or str(Path(environ.get("HOME") or Path.home()) / ".cache")
+    return Path(xdg).expanduser() / "huggingface" / "hub"
+
+
+def walk_gguf(root: Path, skipped: list[tuple[str, str]], max_depth: int = MAX_DEPTH) -> Iterator[Path]:
+    """GGUF files under `root`, following directory symlinks once each (no loops); hidden dirs skipped."""
+    visited: set[str] = set()
+    stack = [(root, 0)]
+    while stack:
+        d, depth = stack.pop()
+        real = os.path.realpath(d)
+        if real in visited:
+            continue
+        visited.add(real)
+        try:
+            with os.scandir(d) as it:
+                items = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            if d != root or root.exists():
+                skipped.append((str(d), f"cannot list: {exc.strerror or exc}"))
+            continue
+        for e in items:
+            try:
+                is_dir = e.is_dir()
+            except OSError:
+                is_dir = False
+            if e.name.lower().endswith(".gguf"):
+                if is_dir:
+                    skipped.append((e.path, "is a directory, not a GGUF file"))
+                else:
+                    yield Path(e.path)
+            elif is_dir and not e.name.startswith(".") and depth < max_depth:
+                stack.append((Path(e.path), depth + 1))
+
+
+def hf_candidates(cache: Path, skipped: list[tuple[str, str]]) -> Iterator[tuple[Path, str]]:
+    """(snapshot path, 'org/repo/file') of every GGUF file in the HF cache (huggingface_hub's scanner)."""
+    if not cache.is_dir():
+        return
+    try:
+        from huggingface_hub import scan_cache_dir
+
+        info = scan_cache_dir(cache)
+    except Exception as exc:  # CacheNotFound, a corrupt cache, or no huggingface_hub at all
+        skipped.append((str(cache), f"cannot scan the Hugging Face cache: {exc}"))
+        return
+    for repo in sorted(info.repos, key=lambda r: r.repo_id):
+        if repo.repo_type != "model":
+            continue
+        for rev in repo.revisions:
+            for f in sorted(rev.files, key=lambda f: str(f.file_path)):
+                if f.file_name.lower().endswith(".gguf"):
+                    rel = Path(f.file_path).relative_to(rev.snapshot_path).as_posix()
+                    yield Path(f.file_path), f"{repo.repo_id}/{rel}"
+
+
+def ollama_candidates(root: Path, skipped: list[tuple[str, str]]) -> Iterator[tuple[Path, str]]:
+    """(blob path, 'model:tag') from Ollama's manifests/<registry>/<namespace>/<model>/<tag> files."""
+    manifests = root / "manifests"
+    if not manifests.is_dir():
+        return
+    found = [p for p in manifests.glob("*/*/*/*") if p.is_file()]
+    for mf in sorted(found, key=lambda p: (p.relative_to(manifests).parts[0] != "registry.ollama.ai", p)):
+        registry, namespace, model, tag = mf.relative_to(manifests).parts
+        label = f"{model}:{tag}" if namespace == "library" else f"{namespace}/{model}:{tag}"
+        if registry != "registry.ollama.ai":
+            label = f"{registry}/{label}"
+        try:
+            data = json.loads(mf.read_text(encoding="utf-8"))
+            model = [layer for layer in data["layers"] if layer.get("mediaType") == OLLAMA_MODEL_MEDIA]
+            algo, _, hexdigest = str(model[0]["digest"]).partition(":")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
+            skipped.append((str(mf), f"Ollama manifest of {label} is unreadable or has no model layer"))
+            continue
+        yield root / "blobs" / f"{algo}-{hexdigest}", label
+
+
+class Catalog:
+    """Finds and describes every model; `scan()` fills `entries` (and `skipped`: paths left out, with why)."""
+
+    def __init__(self, paths: Paths, config: Config, environ: Mapping[str, str] | None = None,
+                 include_default: bool = True, use_cache: bool = True) -> None:  # fmt: skip
+        self.paths, self.config = paths, config
+        self.environ = os.environ if environ is None else environ
+        self.include_default = include_default
+        self.cache = HeaderCache(paths.cache_dir / CACHE_FILE if use_cache else None)
+        self.entries: list[CatalogEntry] = []
+        self.skipped: list[tuple[str, str]] = []
+        self.cancelled = False
+
+    @property
+    def home(self) -> Path:
+        return Path(self.environ.get("HOME") or Path.home())
+
+    def candidates(self) -> Iterator[tuple[Path, str, str]]:
+        """(path, source, label) of every file that may be a model, in SOURCES order; duplicates included."""
+        if self.include_default:
+            from edgetui.core.default_model import default_model_path
+
+            default = default_model_path()
+            if default is not None:
+                yield default, "default", ""
+        for root, source in self.dirs():
+            for p in walk_gguf(root, self.skipped):
+                yield p, source, ""
+        if self.config.scan_hf_cache:
+            for p, label in hf_candidates(hf_cache_dir(self.environ), self.skipped):
+                yield p, "hf", label
+        if self.config.scan_ollama:
+            root = Path(self.environ.get("OLLAMA_MODELS") or self.home / ".ollama" / "models").expanduser()
+            for p, label in ollama_candidates(root, self.skipped):
+                yield p, "ollama", label
+
+    def dirs(self) -> list[tuple[Path, str]]:
+        """The directories walked for *.gguf files, with their source."""
+        out = [(self.paths.models_dir, "models")]
+        out += [(Path(d).expanduser(), "config") for d in self.config.model_dirs]
+        if self.config.scan_lmstudio:
+            out += [(self.home / ".lmstudio" / "models", "lmstudio"),
+                    (self.home / ".cache" / "lm-studio" / "models", "lmstudio")]  # fmt: skip
+        return out
+
+    def scan(self, cancel: threading.Event | None = None, progress: Progress | None = None) -> list[Entry]:
+        """Discover and read every model; never raises for a bad file (its entry carries the error)."""
+        self.skipped, self.cancelled = [], False
+        todo: list[tuple[list[Path], str, str, str]] = []  # parts, source, label, error
+        split_sets: set[tuple[str, str, int]] = set()
+        for path, source, label in self.candidates():
+            info = split_info(path)
+            if info is None:
+                todo.append(([path], source, label, ""))
+                continue
+            key = (str(path.parent), info[0], info[2])
+            if key in split_sets:
+                continue
+            split_sets.add(key)
+            try:
+                parts = split_parts(path)
+            except GGUFError as exc:
+                todo.append(([path], source, label, str(exc)))
+                continue
+            todo.append((parts, source, label, ""))
+        entries: dict[str, CatalogEntry] = {}
+        for i, (parts, source, label, error) in enumerate(todo):
+            if cancel is not None and cancel.is_set():
+                self.cancelled = True
+                break
+            if progress is not None:
+                progress(i, len(todo), str(parts[0]))
+            real = os.path.realpath(parts[0])
+            if real in entries:
+                entries[real].aliases.append(str(parts[0]))
+                continue
+            entries[real] = self._entry(parts, source, label, real, error)
+        self.cache.save()
+        self.entries = list(entries.values())
+        if progress is not None:
+            progress(len(todo), len(todo), "")
+        return self.entries
+
+    def _entry(self, parts: list[Path], source: str, label: str, real: str, error: str) -> CatalogEntry:
+        first = parts[0]
+        info = split_info(first)
+        name = label or (info[0] if info else first.stem)
+        entry = CatalogEntry(path=first, name=name, source=source, parts=parts if len(parts) > 1 else [],
+                             realpath=real, error=error)  # fmt: skip
+        for p in parts:
+            try:
+                entry.size += os.stat(p).st_size
+            except (OSError, ValueError):
+                pass
+        if entry.error:
+            return entry
+        try:
+            headers = [self.cache.read(p) for p in parts]
+            entry.header = headers[0] if len(headers) == 1 else merge_headers(headers)
+        except GGUFError as exc:
+            entry.error = str(exc)
+        except (OSError, ValueError, MemoryError) as exc:  # the reader's promise is GGUFError; be safe anyway
+            entry.error = f"{first.name}: cannot read: {exc}"
+        return entry
+
+    # -- queries ---------------------------------------------------------------------------------------
+    def groups(self) -> dict[str, list[CatalogEntry]]:
+        out: dict[str, list[CatalogEntry]] = {}
+        for e in self.entries:
+            if e.ok:
+                out.setdefault(e.group, []).append(e)
+        return out
+
+    def siblings(self, entry: CatalogEntry) -> list[CatalogEntry]:
+        """Other quantizations of the same base model, smallest bits-per-weight first."""
+        if not entry.ok:
+            return []
+        same = [e for e in self.groups().get(entry.group, []) if e is not entry]
+        return sorted(same, key=lambda e: (e.header.bits_per_weight if e.header else 0, e.name))
+
+    def find(self, query: str) -> CatalogEntry | None:
+        """An entry by path (any alias) or by exact, then partial, name (case-insensitive)."""
+        real = os.path.realpath(os.path.expanduser(query))
+        for e in self.entries:
+            if e.realpath == real or str(e.path) == query or query in e.aliases:
+                return e
+        q = query.casefold()
+        exact = [e for e in self.entries if e.name.casefold() == q]
+        partial = [e for e in self.entries if q in e.name.casefold()]
+        return (exact or partial or [None])[0]
+
+    def annotate_fit(self, n_ctx: int = 4096, resources: Resources | None = None,
+                     n_gpu_layers: int = -2) -> None:  # fmt: skip
+        """Set `fit` on every readable entry (resources probed once)."""
+        if resources is None:
+            from edgetui.core.fit import probe_resources
+
+            resources = probe_resources()
+        for e in self.entries:
+            if e.ok and e.header is not None:
+                e.fit = estimate_fit(e.header, n_ctx, n_gpu_layers, resources)
+
+
+def sort_entries(entries: Iterable[Entry], by: str = "name", reverse: bool = False) -> list[Entry]:
+    """Sorted by one of SORT_KEYS; unreadable entries always last."""
+    if by not in SORT_KEYS:
+        raise ValueError(f"cannot sort by {by!r}; one of {', '.join(SORT_KEYS)}")
+
+    def key(e: CatalogEntry) -> Any:
+        h = e.header
+        return {
+            "name": (e.name.casefold(), str(e.path)),
+            "params": (e.n_params, e.name.casefold()),
+            "quant": (h.bits_per_weight if h else 0.0, e.quant),
+            "size": (e.size, e.name.casefold()),
+            "source": (SOURCES.index(e.source) if e.source in SOURCES else 99, e.name.casefold()),
+            "fit": (_FIT_RANK.get(e.fit.verdict, 3) if e.fit else 3, e.size),
+            "path": (str(e.path),),
+        }[by]
+
+    good = sorted((e for e in entries if e.ok), key=key, reverse=reverse)
+    bad = sorted((e for e in entries if not e.ok), key=lambda e: str(e.path))
+    return good + bad
+
+
+def filter_entries(entries: Iterable[CatalogEntry], text: str = "", *, quant: str = "", source: str = "",
+                   fits: bool = False, errors: bool = True) -> list[CatalogEntry]:  # fmt: skip
+    """Entries whose name/path/architecture/quant contain every word of `text` (case-insensitive);
+    `quant`/`source` must match exactly; `fits` keeps only those whose fit verdict is not 'does not fit'."""
+    words = text.casefold().split()
+    out = []
+    for e in entries:
+        if not errors and not e.ok:
+            continue
+        if quant and e.quant.casefold() != quant.casefold():
+            continue
+        if source and e.source != source:
+            continue
+        if fits and (e.fit is None or e.fit.verdict == "does not fit"):
+            continue
+        hay = " ".join((e.name, str(e.path), e.header.architecture if e.header else "", e.quant)).casefold()
+        if all(w in hay for w in words):
+            out.append(e)
+    return out
