@@ -52,6 +52,7 @@ class EdgeApp(ModelLoading, App[None]):
     CSS_PATH = [styles_dir() / name for name in ("app.tcss", "chat.tcss", "catalog.tcss", "gauges.tcss")]
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+c", "interrupt", "Stop", show=False, priority=True),
         Binding("escape", "stop", "Stop"),
         Binding("f1", "help", "Help"),
         Binding("ctrl+n", "new_session", "New"),
@@ -89,6 +90,7 @@ class EdgeApp(ModelLoading, App[None]):
         self.sampler: SamplerSettings = services.config.sampler
         self.model_path = model_path
         self.token_rate = TokenRate()
+        self._exit_when_saved = False
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -101,6 +103,9 @@ class EdgeApp(ModelLoading, App[None]):
     def on_mount(self) -> None:
         self.main_screen = MainScreen(self.new_conversation())
         self.push_screen(self.main_screen)
+        if self.config.low_redraw:
+            self.animation_level = "none"
+        self._install_signal_handlers()
         self.call_after_refresh(self._after_start)
         if self.store.notice:
             self.notify(self.store.notice, title="Sessions database", severity="warning", timeout=20)
@@ -127,6 +132,37 @@ class EdgeApp(ModelLoading, App[None]):
     def action_toggle_pane(self, pane: str) -> None:
         widget = self.main_screen.query_one(f"#{pane}")
         widget.display = not widget.display
+
+    def action_interrupt(self) -> None:
+        """Ctrl+C: stop the answer (like llama.cpp's CLI); copy a selection in the prompt; else say how to quit."""
+        if self.chat.stop():
+            self.notify("Stopped: the partial answer is kept. Ctrl+Q quits.", timeout=3)
+            return
+        focused = self.focused
+        selected = getattr(focused, "selected_text", "")
+        if selected:
+            self.copy_to_clipboard(selected)
+            return
+        self.notify("Press Ctrl+Q to quit (Ctrl+C stops an answer).", timeout=3)
+
+    def _install_signal_handlers(self) -> None:
+        """A dropped SSH link (SIGHUP) or a polite kill (SIGTERM): stop the answer, save it, then exit."""
+        import asyncio
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self._hang_up)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+
+    def _hang_up(self) -> None:
+        if self.chat.stop():
+            self._exit_when_saved = True
+            self.set_timer(3.0, self.exit)  # in case the answer never finishes
+        else:
+            self.exit()
 
     def action_stop(self) -> None:
         if not self.chat.stop():
@@ -232,6 +268,8 @@ class EdgeApp(ModelLoading, App[None]):
 
     def generation_finished(self, stats: GenerationStats) -> None:
         self.gauges.show_last(stats)
+        if self._exit_when_saved:
+            self.exit()
 
 
 def create_app(

@@ -199,3 +199,29 @@ async def test_command_palette_lists_every_action() -> None:
         await pilot.press("enter")
         await pilot.pause(0.2)
         assert app.chat.conv.session_id is None
+
+
+async def test_ctrl_c_stops_the_answer_and_keeps_it() -> None:
+    app = make_app(FakeEngine(" ".join(["w"] * 300), delay=0.01))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, app)
+        await pilot.press(*"go", "enter")
+        await pilot.pause(0.3)
+        await pilot.press("ctrl+c")
+        await wait_for(pilot, lambda: not app.chat.generating)
+        assert app.is_running
+        answer = app.store.thread(app.chat.conv.session_id)[-1]
+        assert answer.status == "stopped" and answer.content.startswith("w w")
+
+
+async def test_hang_up_saves_the_partial_answer_then_exits() -> None:
+    app = make_app(FakeEngine(" ".join(["w"] * 300), delay=0.01))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, app)
+        await pilot.press(*"go", "enter")
+        await pilot.pause(0.3)
+        sid = app.chat.conv.session_id
+        app._hang_up()  # what SIGHUP (a dropped SSH link) and SIGTERM do
+        await wait_for(pilot, lambda: not app.is_running, timeout=5)
+    answer = app.store.thread(sid)[-1]
+    assert answer.status == "stopped" and answer.content.startswith("w w")

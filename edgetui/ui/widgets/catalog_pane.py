@@ -1,31 +1,84 @@
-"""The catalog pane: the models on this machine in a table; Enter loads the highlighted one."""
+"""The catalog pane: every model on this machine and the configured endpoints, sortable and filterable."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Label
+from textual.widgets import DataTable, Input, Label, Static
+
+from edgetui.config import Endpoint
+from edgetui.core.catalog import CatalogEntry, filter_entries, format_bytes, format_params, sort_entries
+from edgetui.core.fit import FITS, NO_FIT, TIGHT
+from edgetui.core.openai_engine import REMOTE_PREFIX, guess_quant, remote_path
+from edgetui.ui.catalog_messages import ScanFinished, ScanProgressed
+
+if TYPE_CHECKING:
+    from edgetui.ui.app import EdgeApp
+
+SORT_CYCLE = ("name", "size", "params", "quant", "fit", "source")
+FIT_SYMBOL = {FITS: "✓", TIGHT: "~", NO_FIT: "✗"}
+LOADED, SIBLING, BROKEN, REMOTE = "●", "≈", "!", "⇄"
+NAME_WIDTH = 14
+LEGEND = "● loaded ≈ sibling ! unreadable · ✓ fits ~ tight ✗ too big ⇄ remote"
 
 
 @dataclass(frozen=True)
-class CatalogRow:
-    key: str
-    name: str
-    quant: str
-    size: int
-    path: Path
-    note: str = ""
+class RemoteRow:
+    """A configured OpenAI-compatible endpoint, listed as a model."""
+
+    endpoint: Endpoint
+
+    @property
+    def path(self) -> Path:
+        return remote_path(self.endpoint.name, self.endpoint.model)
+
+    @property
+    def name(self) -> str:
+        ep = self.endpoint
+        return f"{ep.name}/{ep.model}" if ep.model else ep.name
+
+    def owns(self, path: Path | str) -> bool:
+        return str(path).startswith(f"{REMOTE_PREFIX}{self.endpoint.name}/")
+
+
+Item = CatalogEntry | RemoteRow
+
+
+class FilterInput(Input):
+    """The filter box: typing filters at once; Enter keeps the filter, Escape clears it."""
+
+    BINDINGS = [Binding("escape", "clear", "Clear filter", show=False)]
+
+    def action_clear(self) -> None:
+        self.value = ""
+        self.post_message(Input.Submitted(self, ""))
 
 
 class CatalogPane(Vertical):
-    """A table of models; posts `ModelChosen` when the user presses Enter on one."""
+    """A table of models; posts `ModelChosen` on Enter; s sorts, / filters, r rescans, d details, Delete,
+    q quantizes, h opens the Hub."""
 
-    BINDINGS = [Binding("enter", "choose", "Load model", show=False)]
+    BINDINGS = [
+        Binding("enter", "choose", "Load model", show=False),
+        Binding("s", "cycle_sort", "Sort", show=False),
+        Binding("slash", "filter", "Filter", show=False),
+        Binding("r", "rescan", "Rescan", show=False),
+        Binding("d", "details", "Details", show=False),
+        Binding("delete", "delete", "Delete", show=False),
+        Binding("q", "quantize", "Quantize", show=False),
+        Binding("h", "hub", "Hub", show=False),
+    ]
 
     class ModelChosen(Message):
         def __init__(self, path: Path) -> None:
@@ -34,45 +87,375 @@ class CatalogPane(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.rows: dict[str, CatalogRow] = {}
+        self.catalog: Any = None  # the core Catalog of the last scan
+        self.entries: list[CatalogEntry] = []
+        self.remotes: list[RemoteRow] = []
+        self.items: dict[str, Item] = {}  # key -> what the row shows, in table order
+        self.sort_key = "name"
+        self.filter_text = ""
         self.loaded: Path | None = None
+        self.fit_line = ""  # predicted vs measured of the loaded model
+        self.scanning = False
+        self.scan_error = ""
+        self._scan_id = 0
+        self._scan_cancel: threading.Event | None = None
+        self._focus_key: str | None = None
+
+    @property
+    def edge(self) -> EdgeApp:
+        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Label("Models", classes="pane-title")
-        table: DataTable[str] = DataTable(id="catalog-table", cursor_type="row", zebra_stripes=True)
-        yield table
+        yield Label("Models", id="catalog-title", classes="pane-title")
+        yield FilterInput(placeholder="filter (Esc clears)", id="catalog-filter")
+        yield DataTable(id="catalog-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="catalog-status")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_column("", key="mark", width=1)
-        table.add_column("Model", key="name")
-        table.add_column("Quant", key="quant")
-        table.add_column("Size", key="size")
+        table.add_column("", key="mark", width=2)
+        table.add_column("Model", key="name", width=NAME_WIDTH)
+        for key, label in (("quant", "Quant"), ("size", "Size"), ("params", "Params"), ("note", "Fit / note")):
+            table.add_column(label, key=key)
+        self.query_one(FilterInput).display = False
+        self.remotes = [RemoteRow(ep) for ep in self.edge.config.endpoints]
+        self.render_rows()
 
-    def set_rows(self, rows: list[CatalogRow]) -> None:
-        from edgetui.ui.widgets.gauge_pane import human_bytes
+    # -- scanning -------------------------------------------------------------------------------------
+    def rescan(self, focus: Path | None = None) -> None:
+        """Scan again in a thread worker (a scan under way is cancelled); `focus` is highlighted afterwards."""
+        if self._scan_cancel is not None:
+            self._scan_cancel.set()
+        self._scan_id += 1
+        self._scan_cancel = threading.Event()
+        self._focus_key = str(focus) if focus is not None else self._focus_key
+        self.scanning = True
+        self.set_status("Scanning for models…")
+        self._scan(self._scan_id, self._scan_cancel)
 
+    @work(thread=True, group="catalog-scan")
+    def _scan(self, scan_id: int, cancel: threading.Event) -> None:
+        from edgetui.core.catalog import Catalog
+
+        app = self.edge
+        try:
+            catalog = Catalog(app.paths, app.config)
+            catalog.scan(cancel, lambda done, total, path: self.post_message(ScanProgressed(scan_id, done, total, path)))
+            catalog.annotate_fit(app.config.n_ctx, app.fit_resources(), app.config.n_gpu_layers)
+        except Exception as exc:  # a scan never takes the app down
+            self.post_message(ScanFinished(scan_id, None, f"{exc.__class__.__name__}: {exc}"))
+            return
+        self.post_message(ScanFinished(scan_id, catalog))
+
+    def on_scan_progressed(self, message: ScanProgressed) -> None:
+        if message.scan_id == self._scan_id and message.total:
+            self.set_status(f"Scanning {message.done}/{message.total}: {Path(message.path).name}")
+
+    def on_scan_finished(self, message: ScanFinished) -> None:
+        if message.scan_id != self._scan_id:
+            return
+        self.scanning = False
+        self._scan_cancel = None
+        self.scan_error = message.error
+        if message.catalog is not None:
+            self.catalog = message.catalog
+            self.entries = list(message.catalog.entries)
+        self.remotes = [RemoteRow(ep) for ep in self.edge.config.endpoints]
+        self.render_rows()
+        if message.error:
+            self.set_status(f"Scan failed: {message.error}", warn=True)
+
+    # -- what the rows show ---------------------------------------------------------------------------
+    def find(self, path: Path | str) -> Item | None:
+        """The entry or endpoint row for a path (any alias of a file; any model of an endpoint)."""
+        text = str(path)
+        if text.startswith(REMOTE_PREFIX):
+            return next((r for r in self.remotes if r.owns(text)), None)
+        real = os.path.realpath(text)
+        for e in self.entries:
+            if e.realpath == real or str(e.path) == text or text in e.aliases:
+                return e
+        return None
+
+    def loaded_entry(self) -> CatalogEntry | None:
+        item = self.find(self.loaded) if self.loaded is not None else None
+        return item if isinstance(item, CatalogEntry) else None
+
+    def siblings(self, entry: CatalogEntry) -> list[CatalogEntry]:
+        if self.catalog is None or not entry.ok:
+            return []
+        return [e for e in self.catalog.siblings(entry) if e in self.entries]
+
+    def _mark(self, item: Item, sibling_group: str | None) -> str:
+        if isinstance(item, RemoteRow):
+            return (LOADED if self.loaded is not None and item.owns(self.loaded) else " ") + REMOTE
+        if not item.ok:
+            return BROKEN + " "
+        if self.loaded is not None and item is self.loaded_entry():
+            mark = LOADED
+        elif sibling_group is not None and item.group == sibling_group:
+            mark = SIBLING
+        else:
+            mark = " "
+        return mark + (FIT_SYMBOL.get(item.fit.verdict, "?") if item.fit else " ")
+
+    def cells(self, item: Item, sibling_group: str | None = None) -> list[Any]:
+        mark = self._mark(item, sibling_group)
+        if isinstance(item, RemoteRow):
+            ep = item.endpoint
+            return [mark, item.name, guess_quant(ep.model), "", "", f"remote {ep.base_url}"]
+        if not item.ok:
+            dim = "dim"
+            return [Text(mark, style="bold red"), Text(item.name, style=dim), "", Text(format_bytes(item.size), dim),
+                    "", Text(item.error, style=dim)]  # fmt: skip
+        note = item.fit.verdict if item.fit else ""
+        if item.fit and item.fit.reason:
+            note = f"{note}: {item.fit.reason}"
+        return [mark, item.name, item.quant, format_bytes(item.size), format_params(item.n_params), note]
+
+    def row_text(self, key: Path | str) -> list[str]:
+        """The plain text of a row's cells (for tests and screen readers of the table)."""
         table = self.query_one(DataTable)
+        return [c.plain if isinstance(c, Text) else str(c) for c in table.get_row(str(key))]
+
+    def render_rows(self) -> None:
+        table = self.query_one(DataTable)
+        current = self.current_key()
         table.clear()
-        self.rows = {r.key: r for r in rows}
-        for r in rows:
-            mark = "●" if self.loaded and r.path == self.loaded else ("!" if r.note else " ")
-            table.add_row(mark, r.name, r.quant, human_bytes(r.size), key=r.key)
+        shown = sort_entries(filter_entries(self.entries, self.filter_text), self.sort_key)
+        words = self.filter_text.casefold().split()
+        remotes = [r for r in self.remotes if all(w in f"{r.name} remote".casefold() for w in words)]
+        items: list[Item] = [e for e in shown if e.ok] + remotes + [e for e in shown if not e.ok]
+        loaded = self.loaded_entry()
+        group = loaded.group if loaded is not None and loaded.ok else None
+        self.items = {}
+        for item in items:
+            key = str(item.path)
+            if key in self.items:
+                continue
+            self.items[key] = item
+            table.add_row(*self.cells(item, group), key=key)
+        want = self._focus_key if self._focus_key in self.items else current
+        if want in self.items:
+            table.move_cursor(row=table.get_row_index(want))
+            if want == self._focus_key:
+                self._focus_key = None
+        self._update_title()
+        self.show_highlighted()
 
-    def mark_loaded(self, path: Path | None) -> None:
-        self.loaded = path
-        self.set_rows(list(self.rows.values()))
+    def _update_title(self) -> None:
+        n = len(self.entries) + len(self.remotes)
+        title = f"Models {len(self.items)}/{n} · by {self.sort_key}"
+        if self.filter_text:
+            title += f" · /{self.filter_text}"
+        self.query_one("#catalog-title", Label).update(title)
 
-    def action_choose(self) -> None:
+    def current_key(self) -> str | None:
         table = self.query_one(DataTable)
         if table.row_count == 0:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def current(self) -> Item | None:
+        key = self.current_key()
+        return self.items.get(key) if key is not None else None
+
+    def set_status(self, text: str, *, warn: bool = False) -> None:
+        status = self.query_one("#catalog-status", Static)
+        status.update(text)
+        status.set_class(warn, "-warn")
+
+    def show_highlighted(self) -> None:
+        """The status line explains the highlighted row (an unreadable file's reason, a fit verdict)."""
+        if self.scanning:
             return
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        if key in self.rows:
-            self.post_message(self.ModelChosen(self.rows[key].path))
+        item = self.current()
+        if item is None:
+            found = "no models found" if not self.entries else "no model matches the filter"
+            self.set_status(f"{found} · r rescans · h searches the Hub")
+        elif isinstance(item, RemoteRow):
+            self.set_status(f"remote: {item.endpoint.base_url}")
+        elif not item.ok:
+            self.set_status(f"! {item.error}", warn=True)
+        elif self.loaded is not None and item is self.loaded_entry() and self.fit_line:
+            self.set_status(self.fit_line)
+        elif item.fit is not None:
+            text = f"{item.fit.verdict}: {item.fit.reason}" if item.fit.reason else f"{item.fit.verdict} at ctx {item.fit.n_ctx}"
+            self.set_status(text, warn=item.fit.verdict != FITS)
+        else:
+            self.set_status(str(item.path))
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self.show_highlighted()
+
+    def mark_loaded(self, path: Path | None, fit_line: str = "") -> None:
+        self.loaded = path
+        self.fit_line = fit_line
+        self.render_rows()
+
+    # -- actions --------------------------------------------------------------------------------------
+    def _choose(self, item: Item | None) -> None:
+        if item is None:
+            return
+        if isinstance(item, CatalogEntry) and not item.ok:
+            self.app.notify(item.error, title="Cannot load this file", severity="error", timeout=8)
+            return
+        self.post_message(self.ModelChosen(item.path))
+
+    def action_choose(self) -> None:
+        self._choose(self.current())
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         key = event.row_key.value
-        if key in self.rows:
-            self.post_message(self.ModelChosen(self.rows[key].path))
+        self._choose(self.items.get(key) if key is not None else None)
+
+    def action_cycle_sort(self) -> None:
+        self.sort_key = SORT_CYCLE[(SORT_CYCLE.index(self.sort_key) + 1) % len(SORT_CYCLE)]
+        self.render_rows()
+
+    def action_filter(self) -> None:
+        box = self.query_one(FilterInput)
+        box.display = True
+        box.value = self.filter_text
+        box.focus()
+
+    @on(Input.Changed, "#catalog-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.filter_text = event.value.strip()
+        self.render_rows()
+
+    @on(Input.Submitted, "#catalog-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.filter_text = event.value.strip()
+        box = self.query_one(FilterInput)
+        box.display = bool(self.filter_text)
+        self.render_rows()
+        self.query_one(DataTable).focus()
+
+    def action_rescan(self) -> None:
+        self.rescan()
+
+    def action_hub(self) -> None:
+        self.edge.action_hub()
+
+    def action_details(self) -> None:
+        from edgetui.ui.screens.model_details import ModelDetails
+
+        item = self.current()
+        if item is not None:
+            self.app.push_screen(ModelDetails(item, self.siblings(item) if isinstance(item, CatalogEntry) else []))
+
+    def action_quantize(self) -> None:
+        from edgetui.ui.screens.quantize_dialog import QuantizeDialog
+
+        item = self.current()
+        if not isinstance(item, CatalogEntry) or not item.ok:
+            self.app.notify("Highlight a readable local model to quantize it.", severity="warning", timeout=4)
+            return
+        app = self.edge
+        dialog = QuantizeDialog(item.path, item.name, item.quant, app.paths.models_dir, app.config.threads)
+        self.app.push_screen(dialog, self._quantized)
+
+    def _quantized(self, path: Path | None) -> None:
+        if path is not None:
+            self.app.notify(f"Made {path.name} ({format_bytes(_size(path))}).", timeout=5)
+            self.rescan(focus=path)
+
+    @work(exclusive=True, group="catalog-delete")
+    async def action_delete(self) -> None:
+        from edgetui.ui.screens.confirm_dialog import ConfirmDialog
+
+        item = self.current()
+        if item is None:
+            return
+        refusal = self.delete_refusal(item)
+        if refusal:
+            self.app.notify(refusal, title="Not deleted", severity="warning", timeout=8)
+            return
+        assert isinstance(item, CatalogEntry)
+        plan = await asyncio.to_thread(deletion_plan, item)
+        if isinstance(plan, str):
+            self.app.notify(plan, title="Not deleted", severity="warning", timeout=10)
+            return
+        body, run = plan
+        if not await self.app.push_screen_wait(ConfirmDialog("Delete model", body, yes="Delete")):
+            return
+        try:
+            await asyncio.to_thread(run)
+        except Exception as exc:
+            self.app.notify(f"Could not delete {item.name}: {exc}", severity="error", timeout=10)
+        else:
+            self.app.notify(f"Deleted {item.name}.", timeout=4)
+        self.rescan()
+
+    def delete_refusal(self, item: Item) -> str:
+        """Why this row must not be deleted ('' when it may be)."""
+        from edgetui.core.default_model import default_model_path
+
+        if isinstance(item, RemoteRow):
+            return "This is a remote endpoint, not a file: remove it from config.toml's [[endpoints]]."
+        info = self.edge.engine.info
+        if info is not None and self.find(info.path) is item:
+            return "This model is loaded: load another one first."
+        default = default_model_path()
+        if item.source == "default" or (default is not None and item.realpath == os.path.realpath(default)):
+            return "The bundled default model is never deleted (it ships with the app)."
+        if item.source == "ollama":
+            return f"Ollama manages this file: remove it with `ollama rm {item.name}`."
+        return ""
+
+
+def deletion_plan(entry: CatalogEntry) -> str | tuple[str, Any]:
+    """(confirmation text, a function that deletes) for a file, or a refusal; HF cache files go through
+    huggingface_hub's cache API, whole revisions only."""
+    files = entry.parts or [entry.path]
+    if entry.source != "hf":
+        what = "\n".join(f"  {p}" for p in files)
+        return f"Delete {entry.name} ({format_bytes(entry.size)}) from disk?\n{what}", lambda: _unlink(files)
+    from huggingface_hub import scan_cache_dir
+
+    from edgetui.core.catalog import hf_cache_dir
+
+    try:
+        cache = scan_cache_dir(hf_cache_dir(os.environ))
+    except Exception as exc:
+        return f"Cannot read the Hugging Face cache: {exc}"
+    wanted = {os.path.realpath(p) for p in files} | {str(p) for p in files}
+    for repo in cache.repos:
+        for rev in repo.revisions:
+            paths = {str(f.file_path) for f in rev.files} | {os.path.realpath(f.file_path) for f in rev.files}
+            if not wanted & paths:
+                continue
+            mine = {str(p) for p in files}
+            others = [f.file_name for f in rev.files if f.file_name.lower().endswith(".gguf")
+                      and str(f.file_path) not in mine]  # fmt: skip
+            if others:
+                return (
+                    f"{entry.name} is in the Hugging Face cache with other models of the same revision "
+                    f"({', '.join(others[:3])}): delete them together with `hf cache delete`."
+                )
+            strategy = cache.delete_revisions(rev.commit_hash)
+            body = (
+                f"{entry.name} is in the Hugging Face cache (shared with other tools).\n"
+                f"Delete the cached revision {repo.repo_id}@{rev.commit_hash[:8]} "
+                f"({len(rev.files)} file(s), {format_bytes(strategy.expected_freed_size)})?"
+            )
+            return body, strategy.execute
+    return f"{entry.name} was not found in the Hugging Face cache any more: rescan (r)."
+
+
+def _unlink(files: list[Path]) -> None:
+    for p in files:
+        p.unlink()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

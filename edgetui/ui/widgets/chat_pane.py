@@ -329,6 +329,7 @@ class ChatPane(Vertical):
     def on_context_measured(self, message: ContextMeasured) -> None:
         self.context_used = message.used
         self.refresh_status()
+        self.edge.gauges.show_context(message.used, message.n_ctx)
 
     def watch_generating(self, generating: bool) -> None:
         if self.is_mounted:

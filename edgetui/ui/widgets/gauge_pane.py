@@ -29,6 +29,7 @@ class GaugePane(Vertical):
         yield Static("–", id="g-tps")
         yield Sparkline([], id="g-spark")
         yield Static("", id="g-last")
+        yield Static("", id="g-ctx")
         yield Label("Memory", classes="gauge-title")
         yield Static("–", id="g-mem")
         yield Label("Model", classes="gauge-title")
@@ -52,6 +53,10 @@ class GaugePane(Vertical):
             f"prompt {stats.prompt_tps:.0f} tok/s\n"
             f"gen {stats.gen_tps:.1f} tok/s ({stats.gen_tokens})"
         )
+
+    def show_context(self, used: int, n_ctx: int) -> None:
+        if n_ctx:
+            self.query_one("#g-ctx", Static).update(f"context {used}/{n_ctx} ({100 * used / n_ctx:.0f}%)")
 
     def show_memory(self, rss: int | None, ram_used: int | None, ram_total: int | None, cpu: float | None) -> None:
         lines = [f"RSS  {human_bytes(rss)}"]
