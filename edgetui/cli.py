@@ -29,6 +29,7 @@ def build_parser(load_commands: bool = True) -> argparse.ArgumentParser:
         "--web", action="store_true", help="serve the TUI in a browser on 127.0.0.1 (textual-serve)"
     )
     parser.add_argument("--port", type=int, default=8000, help="port for --web (default 8000)")
+    parser.add_argument("--web-host", default="127.0.0.1", help="address for --web (default 127.0.0.1: loopback only)")
     parser.add_argument("--version", action="version", version=_version())
     if load_commands:
         sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -49,6 +49,9 @@ def _serve_web(args: argparse.Namespace) -> int:
 
     argv = [a for a in sys.argv[1:] if a != "--web"]
     command = shlex.join([sys.executable, "-m", "edgetui", *argv])
-    print(f"edgetui: serving on http://127.0.0.1:{args.port} (ssh -L {args.port}:127.0.0.1:{args.port} HOST)")
-    Server(command, host="127.0.0.1", port=args.port).serve()
+    host = args.web_host
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"edgetui: warning: serving on {host}, not loopback: anyone who can reach it can use your models")
+    print(f"edgetui: serving on http://{host}:{args.port} (from afar: ssh -L {args.port}:127.0.0.1:{args.port} HOST)")
+    Server(command, host=host, port=args.port).serve()
     return 0
