@@ -61,6 +61,7 @@ class EdgeApp(ModelLoading, App[None]):
         Binding("ctrl+t", "settings", "Settings"),
         Binding("ctrl+y", "copy_answer", "Copy", show=False),
         Binding("ctrl+s", "sessions", "Sessions"),
+        Binding("ctrl+b", "bench", "Bench", show=False),
         Binding("f2", "toggle_pane('catalog')", "Catalog", show=False),
         Binding("f3", "toggle_pane('gauges')", "Gauges", show=False),
     ]
@@ -74,6 +75,7 @@ class EdgeApp(ModelLoading, App[None]):
         ("Copy the last answer", "Ctrl+Y: to the clipboard with OSC 52 (works over SSH)", "copy_answer"),
         ("Session settings", "Ctrl+T: system prompt and sampling settings", "settings"),
         ("Sessions", "Ctrl+S: list, search, open, rename, delete, export", "sessions"),
+        ("Benchmark the model", "Ctrl+B: llama-bench's pp512 / tg128, kept in the database", "bench"),
         ("Help: keys and files", "F1", "help"),
         ("Show/hide the catalog", "F2", "toggle_pane('catalog')"),
         ("Show/hide the gauges", "F3", "toggle_pane('gauges')"),
@@ -208,6 +210,11 @@ class EdgeApp(ModelLoading, App[None]):
             self.notify(f"Settings not saved: {exc}", severity="error")
         self.sampler = sampler
         self.notify("Settings saved for this session.", timeout=2)
+
+    def action_bench(self) -> None:
+        from edgetui.ui.screens.bench_screen import BenchScreen
+
+        self.push_screen(BenchScreen())
 
     def action_sessions(self) -> None:
         from edgetui.ui.screens.sessions_screen import SessionsScreen
