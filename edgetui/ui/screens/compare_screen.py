@@ -15,8 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from edgetui.core.compare import CONCURRENT, SEQUENTIAL, SIDES, SWAP, Compare
-from edgetui.core.compare_export import quality_summary, write_export
-from edgetui.core.store import StoreError
+from edgetui.core.compare_export import quality_summary
 from edgetui.core.types import ChatMessage, LoadOptions, SamplerSettings
 from edgetui.ui.compare_messages import (
     CompareEvent,
@@ -27,8 +26,9 @@ from edgetui.ui.compare_messages import (
     QualityDone,
     QualityProgressed,
 )
-from edgetui.ui.compare_runner import CompareJob, CompareRunner, replay
-from edgetui.ui.screens.model_picker import Candidate, ModelPicker, find_candidates, sibling_of, styles_dir
+from edgetui.ui.compare_runner import CompareJob, CompareRunner
+from edgetui.ui.screens.compare_actions import CompareActions
+from edgetui.ui.screens.model_picker import Candidate, find_candidates, sibling_of, styles_dir
 from edgetui.ui.widgets.compare_column import CompareColumn
 from edgetui.ui.widgets.compare_summary import CompareSummary
 from edgetui.ui.widgets.prompt_input import PromptInput
@@ -36,7 +36,7 @@ from edgetui.ui.widgets.prompt_input import PromptInput
 HINT = "Enter runs A and B · Tab leaves the prompt for the keys below · Esc stops, or goes back"
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(CompareActions, Screen[None]):
     """Two columns (A, B) streaming the same prompt; the speed table, agreement and quality below them."""
 
     CSS_PATH = [styles_dir() / "compare.tcss"]
@@ -123,11 +123,11 @@ class CompareScreen(Screen[None]):
         status.set_class(warn, "-warn")
 
     def _refresh_bar(self) -> None:
-        names = [f"{s.upper()}: {p.name if p else '(choose with ' + s + ')'}" for s, p in self.paths.items()]
         mode = CONCURRENT if self.concurrent else SEQUENTIAL
         mode = self.compare.mode if self.compare is not None else mode
+        names = [f"{s.upper()}: {p.stem if p else '(choose with ' + s + ')'}" for s, p in self.paths.items()]
         sampler = "greedy" if self.greedy else "chat sampler"
-        self.query_one("#cmp-bar", Static).update(" · ".join([*names, sampler, mode]))
+        self.query_one("#cmp-bar", Static).update(" · ".join([sampler, mode, *names]))
 
     def _show_model(self, side: str) -> None:
         p = self.paths[side]
@@ -274,14 +274,16 @@ class CompareScreen(Screen[None]):
     async def on_compare_failed(self, message: CompareFailed) -> None:
         if message.run_id != self._run_id:
             return
-        self.busy, self._cancel = "", None
+        kind, self.busy, self._cancel = self.busy, "", None
         for side in SIDES:
             col = self.column(side)
             await col.finish_stream()
-            col.fail(message.error)
+            if kind == "turn":
+                col.fail(message.error)
             if col.state == "loading…":
                 col.set_state("not loaded", warn=True)
-        self.summary.progress(None, None)
+        if kind == "quality":
+            self.summary.show_quality(None, f"quality not measured: {message.error}")
         self.set_status(message.error, warn=True)
 
     # -- quality --------------------------------------------------------------------------------------
@@ -346,104 +348,3 @@ class CompareScreen(Screen[None]):
             self.summary.show_notes(list(report.notes))
         warn = bool(message.save_error or message.cancelled)
         self.set_status(message.save_error or f"Quality measured on {report.text_tokens} tokens.", warn=warn)
-
-    # -- keys ---------------------------------------------------------------------------------------------
-    def action_stop_or_leave(self) -> None:
-        if self.busy:
-            if self._cancel is not None:
-                self._cancel.set()
-            self.set_status("Stopping…", warn=True)
-            return
-        self.dismiss(None)
-
-    def action_focus_prompt(self) -> None:
-        self.query_one(PromptInput).focus()
-
-    def action_toggle_greedy(self) -> None:
-        if self._refuse_busy():
-            return
-        self.greedy = not self.greedy
-        if self.compare is not None:
-            self.compare.sampler = self._sampler()
-        self._refresh_bar()
-        sampled = "The chat's sampler, one seed for both: agreement figures are only indicative."
-        self.set_status("Greedy decoding: answers are comparable token by token." if self.greedy else sampled)
-
-    def action_toggle_concurrent(self) -> None:
-        if self._refuse_busy():
-            return
-        self.concurrent = not self.concurrent
-        cmp = self.compare
-        if cmp is not None:
-            if not cmp.memory.both_fit:
-                self.set_status(f"concurrent run not possible: {cmp.memory.reason}", warn=True)
-                return
-            cmp.mode = CONCURRENT if self.concurrent else SEQUENTIAL
-        self._refresh_bar()
-        self.set_status("A and B answer at the same time." if self.concurrent else "A answers, then B.")
-
-    @work(exclusive=True, group="cmp-ask")
-    async def action_pick(self, side: str) -> None:
-        if self._refuse_busy():
-            return
-        chosen = await self.app.push_screen_wait(ModelPicker(side, self.paths[side], self.candidates))
-        if chosen is None or self._refuse_busy() or chosen == self.paths[side]:
-            return
-        self.paths[side] = Path(chosen)
-        await self._reset(close=True)
-        self.set_status(f"Model {side.upper()}: {Path(chosen).name}. A new comparison starts with the next prompt.")
-
-    async def action_new(self) -> None:
-        if self._refuse_busy():
-            return
-        await self._reset(close=False)
-        self.set_status("New comparison: the next prompt starts both conversations again.")
-
-    async def _reset(self, close: bool) -> None:
-        if close and self.compare is not None:
-            self.runner.close_later([self.compare])
-            self.compare = None
-        elif self.compare is not None:
-            self.compare.histories, self.compare.turns = {s: [] for s in SIDES}, 0
-        self._restored, self.session_id, self.last, self.last_quality = None, None, None, None
-        for side in SIDES:
-            await self.column(side).clear()
-            self._show_model(side)
-        self.summary.clear()
-        self._refresh_bar()
-
-    def action_export(self) -> None:
-        if self.session_id is None:
-            self.set_status("Nothing to export yet: run a comparison first.", warn=True)
-            return
-        folder = self.app.paths.data_dir / "exports"  # type: ignore[attr-defined]
-        try:
-            written = write_export(self.app.store, self.session_id, folder)  # type: ignore[attr-defined]
-        except StoreError as exc:
-            self.set_status(f"Export failed: {exc}", warn=True)
-            return
-        self.set_status("Exported to " + " and ".join(str(p) for p in written))
-        self.app.notify(f"Exported to {written[0].parent}", timeout=4)
-
-    # -- a stored comparison session ----------------------------------------------------------------------
-    async def _restore(self, session_id: int) -> None:
-        """Show a saved comparison session; the next prompt continues its conversations."""
-        try:
-            rows = self.app.store.list_comparisons(session_id=session_id, limit=100_000)  # type: ignore[attr-defined]
-        except StoreError as exc:
-            self.set_status(str(exc), warn=True)
-            return
-        saved = replay(list(reversed(rows)))
-        for side in SIDES:
-            if self.paths[side] is None and saved.paths.get(side):
-                self.paths[side] = Path(saved.paths[side])
-        for prompt, answers, footers in saved.turns:
-            for side in SIDES:
-                await self.column(side).show_turn(prompt, answers[side], footers[side])
-        if saved.last is not None:
-            self.summary.show_speed(saved.last.get("deltas"))
-            self.summary.show_agreement(saved.last.get("agreement"))
-        if saved.quality is not None:
-            self.summary.show_quality(saved.quality)
-        self._restored = (saved.histories, saved.complete_turns) if saved.complete_turns else None
-        self.set_status(f"Saved comparison: {len(saved.turns)} turn(s). Enter continues both conversations.")

@@ -49,8 +49,25 @@ KEYS = """\
 | **s** | change the sort column |
 | **d** | model details and memory fit |
 | **q** | quantize: make another quantization of this model |
-| **Delete** | delete the file (asks first) |
+| **Delete** / **x** | delete the file (asks first) |
+| **r** | rescan the disk (models dir, Hugging Face cache, Ollama, LM Studio) |
 | **h** | search and download from the Hugging Face Hub |
+
+Marks: **●** loaded, **≈** another quantization of the loaded model, **⇄** remote endpoint, **!** unreadable;
+fit: **✓** fits, **~** tight, **✗** does not fit.
+
+## In the compare screen (Ctrl+K)
+
+| Key | Action |
+|---|---|
+| **Enter** | run the prompt through A and B |
+| **a** / **b** | choose model A / B (Tab out of the prompt first) |
+| **g** | greedy or the chat's sampler |
+| **c** | one after the other, or both at once |
+| **q** | measure quality: perplexity and KL divergence of B against A |
+| **x** | export the comparison to Markdown and JSON |
+| **n** | new comparison |
+| **Esc** | stop; leave when idle |
 """
 
 

@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
+from edgetui.core.compare_export import export_comparisons
 from edgetui.core.export import export_session
 from edgetui.core.store import SessionInfo, Store, StoreError
 
@@ -149,9 +150,14 @@ class SessionsScreen(Screen[int | None]):
             return
         paths = getattr(self.app, "paths", None)
         folder = (paths.data_dir if paths else Path.cwd()) / "exports"
-        target = folder / f"session-{session.id}.{fmt}"
+        compare = session.kind == "compare"
+        target = folder / f"{'compare' if compare else 'session'}-{session.id}.{fmt}"
         try:
-            text = export_session(self.store, session.id, fmt)
+            text = (
+                export_comparisons(self.store, session.id, fmt)
+                if compare
+                else export_session(self.store, session.id, fmt)
+            )
             folder.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
         except (StoreError, OSError) as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 from dataclasses import dataclass
@@ -49,7 +48,8 @@ class RemoteRow:
         return f"{ep.name}/{ep.model}" if ep.model else ep.name
 
     def owns(self, path: Path | str) -> bool:
-        return str(path).startswith(f"{REMOTE_PREFIX}{self.endpoint.name}/")
+        text, prefix = str(path), f"{REMOTE_PREFIX}{self.endpoint.name}"
+        return text == prefix or text.startswith(prefix + "/")
 
 
 Item = CatalogEntry | RemoteRow
@@ -71,13 +71,13 @@ class CatalogPane(Vertical):
 
     BINDINGS = [
         Binding("enter", "choose", "Load model", show=False),
-        Binding("s", "cycle_sort", "Sort", show=False),
-        Binding("slash", "filter", "Filter", show=False),
+        Binding("s", "cycle_sort", "Sort"),
+        Binding("slash", "filter", "Filter"),
         Binding("r", "rescan", "Rescan", show=False),
-        Binding("d", "details", "Details", show=False),
-        Binding("delete", "delete", "Delete", show=False),
-        Binding("q", "quantize", "Quantize", show=False),
-        Binding("h", "hub", "Hub", show=False),
+        Binding("d", "details", "Details"),
+        Binding("delete,x", "delete", "Delete", show=False),
+        Binding("q", "quantize", "Quantize"),
+        Binding("h", "hub", "Hub"),
     ]
 
     class ModelChosen(Message):
@@ -99,17 +99,17 @@ class CatalogPane(Vertical):
         self.scan_error = ""
         self._scan_id = 0
         self._scan_cancel: threading.Event | None = None
-        self._focus_key: str | None = None
+        self._focus: Path | None = None  # highlighted once the next scan lists it
 
     @property
     def edge(self) -> EdgeApp:
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Label("Models", id="catalog-title", classes="pane-title")
+        yield Label("Models", id="catalog-title", classes="pane-title", markup=False)
         yield FilterInput(placeholder="filter (Esc clears)", id="catalog-filter")
         yield DataTable(id="catalog-table", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="catalog-status")
+        yield Static("", id="catalog-status", markup=False)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -128,7 +128,7 @@ class CatalogPane(Vertical):
             self._scan_cancel.set()
         self._scan_id += 1
         self._scan_cancel = threading.Event()
-        self._focus_key = str(focus) if focus is not None else self._focus_key
+        self._focus = focus if focus is not None else self._focus
         self.scanning = True
         self.set_status("Scanning for models…")
         self._scan(self._scan_id, self._scan_cancel)
@@ -140,7 +140,9 @@ class CatalogPane(Vertical):
         app = self.edge
         try:
             catalog = Catalog(app.paths, app.config)
-            catalog.scan(cancel, lambda done, total, path: self.post_message(ScanProgressed(scan_id, done, total, path)))
+            catalog.scan(
+                cancel, lambda done, total, path: self.post_message(ScanProgressed(scan_id, done, total, path))
+            )
             catalog.annotate_fit(app.config.n_ctx, app.fit_resources(), app.config.n_gpu_layers)
         except Exception as exc:  # a scan never takes the app down
             self.post_message(ScanFinished(scan_id, None, f"{exc.__class__.__name__}: {exc}"))
@@ -186,12 +188,12 @@ class CatalogPane(Vertical):
             return []
         return [e for e in self.catalog.siblings(entry) if e in self.entries]
 
-    def _mark(self, item: Item, sibling_group: str | None) -> str:
+    def _mark(self, item: Item, loaded: CatalogEntry | None, sibling_group: str | None) -> str:
         if isinstance(item, RemoteRow):
             return (LOADED if self.loaded is not None and item.owns(self.loaded) else " ") + REMOTE
         if not item.ok:
             return BROKEN + " "
-        if self.loaded is not None and item is self.loaded_entry():
+        if item is loaded:
             mark = LOADED
         elif sibling_group is not None and item.group == sibling_group:
             mark = SIBLING
@@ -199,19 +201,22 @@ class CatalogPane(Vertical):
             mark = " "
         return mark + (FIT_SYMBOL.get(item.fit.verdict, "?") if item.fit else " ")
 
-    def cells(self, item: Item, sibling_group: str | None = None) -> list[Any]:
-        mark = self._mark(item, sibling_group)
+    def cells(self, item: Item, loaded: CatalogEntry | None = None, sibling_group: str | None = None) -> list[Text]:
+        """The row's cells as Text (file names are never read as markup)."""
+        mark = self._mark(item, loaded, sibling_group)
         if isinstance(item, RemoteRow):
             ep = item.endpoint
-            return [mark, item.name, guess_quant(ep.model), "", "", f"remote {ep.base_url}"]
+            values = [mark, item.name, guess_quant(ep.model), "", "", f"remote {ep.base_url}"]
+            return [Text(v, no_wrap=True, end="") for v in values]
         if not item.ok:
-            dim = "dim"
-            return [Text(mark, style="bold red"), Text(item.name, style=dim), "", Text(format_bytes(item.size), dim),
-                    "", Text(item.error, style=dim)]  # fmt: skip
+            values = [mark, item.name, "", format_bytes(item.size), "", item.error]
+            styles = ["bold red"] + ["dim"] * 5
+            return [Text(v, style=s, no_wrap=True, end="") for v, s in zip(values, styles, strict=True)]
         note = item.fit.verdict if item.fit else ""
         if item.fit and item.fit.reason:
             note = f"{note}: {item.fit.reason}"
-        return [mark, item.name, item.quant, format_bytes(item.size), format_params(item.n_params), note]
+        values = [mark, item.name, item.quant, format_bytes(item.size), format_params(item.n_params), note]
+        return [Text(v, no_wrap=True, end="") for v in values]
 
     def row_text(self, key: Path | str) -> list[str]:
         """The plain text of a row's cells (for tests and screen readers of the table)."""
@@ -234,12 +239,13 @@ class CatalogPane(Vertical):
             if key in self.items:
                 continue
             self.items[key] = item
-            table.add_row(*self.cells(item, group), key=key)
-        want = self._focus_key if self._focus_key in self.items else current
+            table.add_row(*self.cells(item, loaded, group), key=key)
+        focus = self.find(self._focus) if self._focus is not None else None
+        want = str(focus.path) if focus is not None else current
         if want in self.items:
             table.move_cursor(row=table.get_row_index(want))
-            if want == self._focus_key:
-                self._focus_key = None
+        if focus is not None and not self.scanning:
+            self._focus = None
         self._update_title()
         self.show_highlighted()
 
@@ -280,7 +286,11 @@ class CatalogPane(Vertical):
         elif self.loaded is not None and item is self.loaded_entry() and self.fit_line:
             self.set_status(self.fit_line)
         elif item.fit is not None:
-            text = f"{item.fit.verdict}: {item.fit.reason}" if item.fit.reason else f"{item.fit.verdict} at ctx {item.fit.n_ctx}"
+            text = (
+                f"{item.fit.verdict}: {item.fit.reason}"
+                if item.fit.reason
+                else f"{item.fit.verdict} at ctx {item.fit.n_ctx}"
+            )
             self.set_status(text, warn=item.fit.verdict != FITS)
         else:
             self.set_status(str(item.path))
@@ -291,8 +301,10 @@ class CatalogPane(Vertical):
         self.show_highlighted()
 
     def mark_loaded(self, path: Path | None, fit_line: str = "") -> None:
+        """Mark the loaded model (and its siblings) and put the cursor on it."""
         self.loaded = path
         self.fit_line = fit_line
+        self._focus = path
         self.render_rows()
 
     # -- actions --------------------------------------------------------------------------------------
@@ -300,7 +312,7 @@ class CatalogPane(Vertical):
         if item is None:
             return
         if isinstance(item, CatalogEntry) and not item.ok:
-            self.app.notify(item.error, title="Cannot load this file", severity="error", timeout=8)
+            self.app.notify(item.error, title="Cannot load this file", severity="error", timeout=8, markup=False)
             return
         self.post_message(self.ModelChosen(item.path))
 
@@ -363,95 +375,13 @@ class CatalogPane(Vertical):
 
     def _quantized(self, path: Path | None) -> None:
         if path is not None:
-            self.app.notify(f"Made {path.name} ({format_bytes(_size(path))}).", timeout=5)
+            self.app.notify(f"Made {path.name} ({format_bytes(_size(path))}).", timeout=5, markup=False)
             self.rescan(focus=path)
 
-    @work(exclusive=True, group="catalog-delete")
-    async def action_delete(self) -> None:
-        from edgetui.ui.screens.confirm_dialog import ConfirmDialog
-
+    def action_delete(self) -> None:
         item = self.current()
-        if item is None:
-            return
-        refusal = self.delete_refusal(item)
-        if refusal:
-            self.app.notify(refusal, title="Not deleted", severity="warning", timeout=8)
-            return
-        assert isinstance(item, CatalogEntry)
-        plan = await asyncio.to_thread(deletion_plan, item)
-        if isinstance(plan, str):
-            self.app.notify(plan, title="Not deleted", severity="warning", timeout=10)
-            return
-        body, run = plan
-        if not await self.app.push_screen_wait(ConfirmDialog("Delete model", body, yes="Delete")):
-            return
-        try:
-            await asyncio.to_thread(run)
-        except Exception as exc:
-            self.app.notify(f"Could not delete {item.name}: {exc}", severity="error", timeout=10)
-        else:
-            self.app.notify(f"Deleted {item.name}.", timeout=4)
-        self.rescan()
-
-    def delete_refusal(self, item: Item) -> str:
-        """Why this row must not be deleted ('' when it may be)."""
-        from edgetui.core.default_model import default_model_path
-
-        if isinstance(item, RemoteRow):
-            return "This is a remote endpoint, not a file: remove it from config.toml's [[endpoints]]."
-        info = self.edge.engine.info
-        if info is not None and self.find(info.path) is item:
-            return "This model is loaded: load another one first."
-        default = default_model_path()
-        if item.source == "default" or (default is not None and item.realpath == os.path.realpath(default)):
-            return "The bundled default model is never deleted (it ships with the app)."
-        if item.source == "ollama":
-            return f"Ollama manages this file: remove it with `ollama rm {item.name}`."
-        return ""
-
-
-def deletion_plan(entry: CatalogEntry) -> str | tuple[str, Any]:
-    """(confirmation text, a function that deletes) for a file, or a refusal; HF cache files go through
-    huggingface_hub's cache API, whole revisions only."""
-    files = entry.parts or [entry.path]
-    if entry.source != "hf":
-        what = "\n".join(f"  {p}" for p in files)
-        return f"Delete {entry.name} ({format_bytes(entry.size)}) from disk?\n{what}", lambda: _unlink(files)
-    from huggingface_hub import scan_cache_dir
-
-    from edgetui.core.catalog import hf_cache_dir
-
-    try:
-        cache = scan_cache_dir(hf_cache_dir(os.environ))
-    except Exception as exc:
-        return f"Cannot read the Hugging Face cache: {exc}"
-    wanted = {os.path.realpath(p) for p in files} | {str(p) for p in files}
-    for repo in cache.repos:
-        for rev in repo.revisions:
-            paths = {str(f.file_path) for f in rev.files} | {os.path.realpath(f.file_path) for f in rev.files}
-            if not wanted & paths:
-                continue
-            mine = {str(p) for p in files}
-            others = [f.file_name for f in rev.files if f.file_name.lower().endswith(".gguf")
-                      and str(f.file_path) not in mine]  # fmt: skip
-            if others:
-                return (
-                    f"{entry.name} is in the Hugging Face cache with other models of the same revision "
-                    f"({', '.join(others[:3])}): delete them together with `hf cache delete`."
-                )
-            strategy = cache.delete_revisions(rev.commit_hash)
-            body = (
-                f"{entry.name} is in the Hugging Face cache (shared with other tools).\n"
-                f"Delete the cached revision {repo.repo_id}@{rev.commit_hash[:8]} "
-                f"({len(rev.files)} file(s), {format_bytes(strategy.expected_freed_size)})?"
-            )
-            return body, strategy.execute
-    return f"{entry.name} was not found in the Hugging Face cache any more: rescan (r)."
-
-
-def _unlink(files: list[Path]) -> None:
-    for p in files:
-        p.unlink()
+        if item is not None:
+            self.edge.delete_model(item)
 
 
 def _size(path: Path) -> int:

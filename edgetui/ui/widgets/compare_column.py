@@ -15,13 +15,13 @@ from edgetui.ui.widgets.message_view import stats_line
 
 
 def divergence_text(answer: str, start: int, end: int) -> Text:
-    """The answer with the first differing token in reverse video and everything after it underlined."""
+    """The answer with the first differing token in reverse video and everything after it in italics."""
     start = max(0, min(start, len(answer)))
     end = max(start, min(end, len(answer)))
     text = Text(answer[:start])
     token = answer[start:end] or "∅"  # B stopped where A went on: mark the end
     text.append(token, style="bold reverse")
-    text.append(answer[end:], style="underline")
+    text.append(answer[end:], style="italic")
     return text
 
 

@@ -18,7 +18,7 @@ class CompareSummary(Horizontal):
     """`show_speed(result.deltas)`, `show_agreement(...)`, `show_quality(report dict)`, `progress(done, total)`."""
 
     def compose(self) -> ComposeResult:
-        table: DataTable[str] = DataTable(id="cmp-speed", cursor_type="row", zebra_stripes=True)
+        table: DataTable[str] = DataTable(id="cmp-speed", cursor_type="none", zebra_stripes=True)
         yield table
         with VerticalScroll(id="cmp-info"):
             yield Static("identical tokens: –", id="cmp-agree")
@@ -44,7 +44,7 @@ class CompareSummary(Horizontal):
         for key, _, _, _ in SPEED_ROWS:
             cells = speed_cells(deltas[key], key) if deltas and key in deltas else ("–", "–", "–")
             for col, value in zip(("a", "b", "vs"), cells, strict=True):
-                table.update_cell(key, col, value)
+                table.update_cell(key, col, value, update_width=True)
 
     def show_agreement(self, agreement: Mapping[str, Any] | None, text: str = "") -> None:
         self.query_one("#cmp-agree", Static).update(text or agreement_summary(agreement))
