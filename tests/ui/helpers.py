@@ -37,7 +37,9 @@ async def wait_loaded(pilot, app: EdgeApp, timeout: float = 30.0) -> None:
 
 
 async def say(pilot, app: EdgeApp, text: str) -> None:
-    await pilot.press(*text, "enter")
+    """Put `text` in the prompt box and press Enter (other tests type key by key)."""
+    app.chat.query_one("#prompt").text = text
+    await pilot.press("enter")
     await wait_idle(pilot, app)
 
 
