@@ -1,0 +1,165 @@
+"""`edgetui bench`: llama-bench's pp/tg speed table for a GGUF model, measured in-process with llama-cpp-python."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from edgetui.commands.common import fail, load_settings, print_json
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "bench",
+        help="measure prompt (pp) and generation (tg) speed like llama-bench",
+        description="Measure prompt processing (ppN) and generation (tgN) speed in tokens/s, the way llama.cpp's "
+        "llama-bench does: a warm-up run, then REPS timed runs of random tokens on an empty KV cache.",
+    )
+    p.add_argument(
+        "bench_model",
+        nargs="?",
+        metavar="MODEL",
+        help="GGUF file (default: --model, the configured model, or the bundled SmolLM2)",
+    )
+    p.add_argument(
+        "-p",
+        "--n-prompt",
+        default="512",
+        metavar="N[,N...]",
+        help="prompt tokens for the pp test(s); 0 skips (default 512)",
+    )
+    p.add_argument(
+        "-n",
+        "--n-gen",
+        default="128",
+        metavar="N[,N...]",
+        help="generated tokens for the tg test(s); 0 skips (default 128)",
+    )
+    p.add_argument("-r", "--reps", type=int, default=5, help="timed repetitions of each test (default 5)")
+    # SUPPRESS: `edgetui --threads 4 bench` keeps the top-level value instead of being reset by this parser.
+    p.add_argument("-t", "--threads", type=int, default=argparse.SUPPRESS, help="CPU threads (default: physical cores)")
+    p.add_argument(
+        "-ngl",
+        "--gpu-layers",
+        type=int,
+        default=argparse.SUPPRESS,
+        help="layers to offload to the GPU (-1 all; default: all when the build has a GPU backend)",
+    )
+    p.add_argument("-b", "--batch-size", type=int, default=2048, help="logical batch size (default 2048)")
+    p.add_argument("-ub", "--ubatch-size", type=int, default=512, help="physical batch size (default 512)")
+    p.add_argument("--json", action="store_true", help="print the results as a JSON list")
+    # ---- hook for the app-overhead benchmark (edgetui/bench_app.py, not part of the core) ----
+    p.add_argument(
+        "--app-overhead",
+        action="store_true",
+        help="also measure the TUI's own overhead on streaming (edgetui.bench_app)",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgetui.config import ConfigError
+    from edgetui.core.types import EngineError
+
+    try:
+        _, cfg = load_settings()
+    except ConfigError as exc:
+        return fail(str(exc))
+    if getattr(args, "app_overhead", False):
+        return _run_app_overhead(args)
+    try:
+        tests = _tests(args.n_prompt, args.n_gen)
+    except ValueError as exc:
+        return fail(str(exc), 2)
+    if not tests:
+        return fail("nothing to measure: both -p and -n are 0", 2)
+    model = _model_path(args, cfg)
+    if model is None:
+        return fail("no model given and the bundled default model is not installed (`make setup`)")
+    threads = getattr(args, "threads", None) or cfg.threads
+    ngl = _gpu_layers(getattr(args, "gpu_layers", None), cfg.n_gpu_layers)
+
+    from edgetui.core.bench import markdown_table, run_bench
+
+    progress = _print_progress if sys.stderr.isatty() and not args.json else None
+    try:
+        results = run_bench(
+            model,
+            n_threads=threads,
+            n_gpu_layers=ngl,
+            tests=tests,
+            reps=args.reps,
+            progress=progress,
+            n_batch=args.batch_size,
+            n_ubatch=args.ubatch_size,
+        )
+    except EngineError as exc:
+        return fail(str(exc))
+    finally:
+        if progress is not None:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+    if args.json:
+        print_json([r.as_dict() for r in results])
+    else:
+        print(markdown_table(results))
+        if results:
+            print(f"\n{results[0].engine}, {results[0].model_name} ({results[0].model_path})")
+    return 0
+
+
+def _tests(n_prompt: str, n_gen: str) -> list[str]:
+    tests = [f"pp{n}" for n in _ints(n_prompt, "-p") if n > 0]
+    tests += [f"tg{n}" for n in _ints(n_gen, "-n") if n > 0]
+    return tests
+
+
+def _ints(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(part) for part in str(text).split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"{flag} takes whole numbers separated by commas, not {text!r}") from None
+    if any(v < 0 for v in values):
+        raise ValueError(f"{flag} cannot be negative")
+    return values
+
+
+def _model_path(args: argparse.Namespace, cfg: Any) -> Path | None:
+    chosen = args.bench_model or getattr(args, "model", None) or cfg.model
+    if chosen:
+        return Path(chosen).expanduser()
+    from edgetui.core.default_model import default_model_path
+
+    return default_model_path()
+
+
+def _gpu_layers(flag: int | None, configured: int) -> int:
+    """-2 (auto) means all layers when llama.cpp was built with a GPU backend, none otherwise."""
+    value = configured if flag is None else flag
+    if value >= -1:
+        return value
+    try:
+        import llama_cpp
+
+        return -1 if llama_cpp.llama_supports_gpu_offload() else 0
+    except Exception:
+        return 0
+
+
+def _print_progress(message: str, done: int, total: int) -> None:
+    sys.stderr.write(f"\r\x1b[Kbench {done}/{total}: {message}")
+    sys.stderr.flush()
+
+
+def _run_app_overhead(args: argparse.Namespace) -> int:
+    """Hook: `--app-overhead` runs edgetui.bench_app.run_app_overhead(args), a module outside the core."""
+    try:
+        module = importlib.import_module("edgetui.bench_app")
+    except ModuleNotFoundError as exc:
+        if exc.name != "edgetui.bench_app":
+            raise
+        return fail("--app-overhead is not available in this build (edgetui.bench_app is missing)")
+    return int(module.run_app_overhead(args) or 0)

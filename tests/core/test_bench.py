@@ -1,0 +1,243 @@
+"""Tests for the llama-bench equivalent (edgetui.core.bench) and `edgetui bench`, on the real default model."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import threading
+import types
+from pathlib import Path
+
+import pytest
+
+from edgetui.core.bench import (
+    BenchError,
+    BenchResult,
+    BenchTest,
+    backend_name,
+    engine_version,
+    format_params,
+    format_size,
+    markdown_table,
+    mean_std,
+    run_bench,
+)
+from edgetui.core.types import EngineError
+
+# One thread: on a busy 2-core machine an OpenMP barrier waiting for a preempted second thread makes 2-thread
+# runs many times slower, and these tests check the method, not the speed.
+THREADS = 1
+
+
+def test_parse_tests() -> None:
+    assert BenchTest.parse("pp512") == BenchTest(512, 0)
+    assert BenchTest.parse("TG128") == BenchTest(0, 128)
+    assert BenchTest.parse("pp64+tg16") == BenchTest(64, 16)
+    assert [BenchTest(512, 0).name, BenchTest(0, 128).name, BenchTest(8, 4).name] == ["pp512", "tg128", "pp8+tg4"]
+    for bad in ("", "pp", "foo", "tg-1", "pp0", "pp12tg"):
+        with pytest.raises(BenchError):
+            BenchTest.parse(bad)
+
+
+def test_mean_std_is_the_sample_stdev() -> None:
+    values = [100.0, 110.0, 95.0, 105.0]
+    assert mean_std(values) == (pytest.approx(statistics.fmean(values)), pytest.approx(statistics.stdev(values)))
+    assert mean_std([42.0]) == (42.0, 0.0)
+    assert mean_std([]) == (0.0, 0.0)
+
+
+def test_llama_bench_formats() -> None:
+    assert format_size(96576768) == "92.10 MiB"
+    assert format_size(4 * 1024**3) == "4.00 GiB"
+    assert format_params(134515008) == "134.52 M"
+    assert format_params(7_241_732_096) == "7.24 B"
+    r = BenchResult(
+        model="llama 256M Q4_1",
+        size=96576768,
+        params=134515008,
+        backend="CPU",
+        threads=2,
+        n_gpu_layers=0,
+        test="tg128",
+        tps_mean=178.456,
+        tps_std=1.234,
+        samples=(177.0, 179.9),
+    )
+    lines = markdown_table([r]).splitlines()
+    assert [c.strip() for c in lines[0].strip("|").split("|")] == [
+        "model",
+        "size",
+        "params",
+        "backend",
+        "threads",
+        "ngl",
+        "test",
+        "t/s",
+    ]
+    assert set(lines[1]) <= {"|", " ", "-", ":"}
+    assert [c.strip() for c in lines[2].strip("|").split("|")] == [
+        "llama 256M Q4_1",
+        "92.10 MiB",
+        "134.52 M",
+        "CPU",
+        "2",
+        "0",
+        "tg128",
+        "178.46 ± 1.23",
+    ]
+    assert r.as_dict()["samples"] == [177.0, 179.9]
+
+
+def test_engine_and_backend_names() -> None:
+    assert engine_version().startswith("llama-cpp-python 0.")
+    assert backend_name() in ("CPU", "GPU") or backend_name().isascii()
+
+
+@pytest.mark.engine
+def test_run_bench_on_the_default_model(default_model: Path) -> None:
+    seen: list[tuple[str, int, int]] = []
+    results = run_bench(
+        default_model,
+        n_threads=THREADS,
+        n_gpu_layers=0,
+        tests=("pp32", "tg16"),
+        reps=2,
+        progress=lambda msg, done, total: seen.append((msg, done, total)),
+    )
+    assert [r.test for r in results] == ["pp32", "tg16"]
+    for r in results:
+        assert r.model.startswith("llama ") and r.model.endswith("Q4_1")  # llama.cpp's own description
+        assert r.size > 50_000_000 and r.params > 100_000_000
+        assert r.backend and r.threads == THREADS and r.n_gpu_layers == 0
+        assert len(r.samples) == 2 and len(r.samples_ns) == 2 and all(s > 0 for s in r.samples)
+        assert r.tps_mean == pytest.approx(statistics.fmean(r.samples))
+        assert r.tps_std == pytest.approx(statistics.stdev(r.samples))
+        n_tokens = r.n_prompt + r.n_gen
+        assert r.samples[0] == pytest.approx(1e9 * n_tokens / r.samples_ns[0])
+        assert r.engine.startswith("llama-cpp-python")
+        d = r.as_dict()
+        assert {
+            "model",
+            "size",
+            "params",
+            "backend",
+            "threads",
+            "n_gpu_layers",
+            "test",
+            "tps_mean",
+            "tps_std",
+            "samples",
+        } <= set(d)
+        json.dumps(d)
+    assert (results[0].n_prompt, results[0].n_gen, results[1].n_prompt, results[1].n_gen) == (32, 0, 0, 16)
+    # one warm-up and two runs per test, then "done"
+    assert [s[1] for s in seen] == [0, 1, 2, 3, 4, 5, 6] and {s[2] for s in seen} == {6}
+    assert seen[0][0] == "pp32: warm-up" and seen[-1][0] == "done"
+
+
+@pytest.mark.engine
+def test_run_bench_on_an_already_loaded_model(shared_engine) -> None:
+    with shared_engine.lock:
+        [r] = run_bench(
+            shared_engine.info.path,
+            n_threads=THREADS,
+            tests=["pp8+tg4"],
+            reps=1,
+            warmup=False,
+            llama=shared_engine.llama,
+        )
+    assert r.test == "pp8+tg4" and r.samples[0] > 0 and r.n_gpu_layers == 0
+    assert shared_engine.llama.n_ctx() == 2048  # the engine's own context is untouched
+
+
+@pytest.mark.engine
+def test_run_bench_cancel_returns_the_tests_done(default_model: Path) -> None:
+    cancel = threading.Event()
+
+    def progress(msg: str, done: int, total: int) -> None:
+        if msg.startswith("tg"):
+            cancel.set()
+
+    results = run_bench(
+        default_model, n_threads=THREADS, tests=("pp8", "tg8"), reps=1, progress=progress, cancel=cancel
+    )
+    assert [r.test for r in results] == ["pp8"]
+    cancel.set()
+    assert run_bench(default_model, n_threads=THREADS, tests=("pp8",), reps=1, cancel=cancel) == []
+
+
+def test_run_bench_bad_input(tmp_path: Path, default_model: Path) -> None:
+    with pytest.raises(EngineError, match="not found"):
+        run_bench(tmp_path / "missing.gguf", tests=("tg4",), reps=1)
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"not a model at all")
+    with pytest.raises(EngineError, match="not a GGUF"):
+        run_bench(junk, tests=("tg4",), reps=1)
+    with pytest.raises(BenchError, match="repetitions"):
+        run_bench(default_model, reps=0)
+    with pytest.raises(BenchError, match="Unknown benchmark test"):
+        run_bench(default_model, tests=("pp32", "xx"))
+    with pytest.raises(BenchError, match="threads"):
+        run_bench(default_model, n_threads=0)
+
+
+def test_run_bench_truncated_model(tmp_path: Path, default_model: Path) -> None:
+    bad = tmp_path / "truncated.gguf"
+    bad.write_bytes(default_model.read_bytes()[:200_000])
+    with pytest.raises(BenchError, match="could not load truncated.gguf"):
+        run_bench(bad, n_threads=THREADS, tests=("tg4",), reps=1)
+
+
+# -- the CLI ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.engine
+def test_cli_bench_json(capsys: pytest.CaptureFixture[str], default_model: Path) -> None:
+    from edgetui.cli import main
+
+    rc = main(["bench", str(default_model), "-p", "16", "-n", "8", "-r", "1", "--threads", str(THREADS), "--json"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    rows = json.loads(out)
+    assert [r["test"] for r in rows] == ["pp16", "tg8"]
+    assert all(r["tps_mean"] > 0 and r["threads"] == THREADS and r["model"].endswith("Q4_1") for r in rows)
+
+
+@pytest.mark.engine
+def test_cli_bench_table_with_default_model_and_top_level_threads(capsys: pytest.CaptureFixture[str]) -> None:
+    from edgetui.cli import main
+
+    rc = main(["--threads", str(THREADS), "bench", "-p", "0", "-n", "4", "-r", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    header, _rule, row = (line.strip("|").split("|") for line in out.splitlines()[:3])
+    cells = dict(zip((c.strip() for c in header), (c.strip() for c in row), strict=True))
+    assert cells["test"] == "tg4" and cells["threads"] == str(THREADS) and "±" in cells["t/s"]
+    assert "llama-cpp-python" in out
+
+
+def test_cli_bench_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from edgetui.cli import main
+
+    assert main(["bench", str(tmp_path / "nope.gguf")]) == 1
+    assert "not found" in capsys.readouterr().err
+    assert main(["bench", "-p", "abc"]) == 2
+    assert "-p takes whole numbers" in capsys.readouterr().err
+    assert main(["bench", "-p", "0", "-n", "0"]) == 2
+    assert "nothing to measure" in capsys.readouterr().err
+
+
+def test_cli_app_overhead_hook(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgetui.cli import main
+
+    monkeypatch.setitem(sys.modules, "edgetui.bench_app", None)  # as if the module did not exist
+    assert main(["bench", "--app-overhead"]) == 1
+    assert "not available" in capsys.readouterr().err
+
+    called = []
+    fake = types.ModuleType("edgetui.bench_app")
+    fake.run_app_overhead = lambda args: called.append(args) or 0  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "edgetui.bench_app", fake)
+    assert main(["bench", "--app-overhead", "-n", "64"]) == 0
+    assert called and called[0].app_overhead and called[0].n_gen == "64"
