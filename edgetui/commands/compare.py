@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgetui.commands.common import fail, load_settings, print_json
-from edgetui.core.compare import compare_to_record  # noqa: F401  (re-exported for saving results later)
+from edgetui.core.compare_records import compare_to_record  # noqa: F401  (re-exported for saving results later)
 
 
 def register(subparsers: Any) -> None:

@@ -79,7 +79,7 @@ def _search(hub: Any, args: argparse.Namespace) -> int:
 
 
 def _list(hub: Any, args: argparse.Namespace) -> int:
-    from edgetui.core.hub import parse_spec
+    from edgetui.core.hub_files import parse_spec
 
     repo_id, _ = parse_spec(args.spec)
     files = hub.list_gguf_files(repo_id, args.revision)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -12,13 +11,13 @@ from typing import Any
 
 from edgetui.config import Config
 from edgetui.core.fit import FitEstimate, Resources, estimate_fit
-from edgetui.core.gguf import GGUFError, GGUFHeader, merge_headers, read_header, split_info, split_parts
+from edgetui.core.gguf import GGUFError, GGUFHeader
+from edgetui.core.gguf_split import merge_headers, split_info, split_parts
+from edgetui.core.header_cache import HeaderCache
+from edgetui.core.model_sources import hf_cache_dir, hf_candidates, ollama_candidates, walk_gguf
 from edgetui.paths import Paths
 
 CACHE_FILE = "gguf-headers.json"
-CACHE_VERSION = 1  # bump when GGUFHeader or the reader changes what it records
-MAX_DEPTH = 6  # directory levels walked below each models directory
-OLLAMA_MODEL_MEDIA = "application/vnd.ollama.image.model"
 SOURCES = ("default", "models", "config", "lmstudio", "hf", "ollama")  # dedup keeps the first, in this order
 COLUMNS = ("Name", "Params", "Quant", "Size", "Source", "Fit", "Path")
 SORT_KEYS = ("name", "params", "quant", "size", "source", "fit", "path")
@@ -109,154 +108,6 @@ def format_bytes(n: int) -> str:
             return f"{v:.0f} {unit}" if unit == "B" else f"{v:.1f} {unit}"
         v /= 1024
     return str(n)
-
-
-class HeaderCache:
-    """Parsed headers (or their errors) keyed by (realpath, size, mtime_ns), kept in a JSON file."""
-
-    def __init__(self, file: Path | None) -> None:
-        self.file = file
-        self.records: dict[str, dict[str, Any]] = {}
-        self.seen: set[str] = set()
-        self.dirty = False
-        if file is not None:
-            try:
-                data = json.loads(file.read_text(encoding="utf-8"))
-                if data.get("version") == CACHE_VERSION and isinstance(data.get("files"), dict):
-                    self.records = data["files"]
-            except (OSError, ValueError, AttributeError):
-                pass
-
-    def read(self, path: Path) -> GGUFHeader:
-        """read_header(path), from the cache when the file has not changed; raises GGUFError."""
-        try:
-            real = os.path.realpath(path)
-            st = os.stat(real)
-        except (OSError, ValueError):
-            return read_header(path)  # raises the GGUFError that explains it
-        rec = self.records.get(real)
-        self.seen.add(real)
-        if rec and rec.get("size") == st.st_size and rec.get("mtime_ns") == st.st_mtime_ns:
-            if rec.get("error"):
-                raise GGUFError(rec["error"])
-            try:
-                return GGUFHeader.from_dict(rec["header"])
-            except (KeyError, TypeError):
-                pass
-        rec = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-        try:
-            header = read_header(path)
-            rec["header"] = header.to_dict()
-            return header
-        except GGUFError as exc:
-            if "permission" not in str(exc):  # errors that a chmod can fix are not remembered
-                rec["error"] = str(exc)
-            raise
-        finally:
-            if "header" in rec or "error" in rec:
-                self.records[real] = rec
-                self.dirty = True
-
-    def save(self) -> None:
-        """Write the cache (atomically) if it changed; records of files that are gone are dropped."""
-        for real in [r for r in self.records if r not in self.seen]:
-            if not os.path.exists(real):
-                del self.records[real]
-                self.dirty = True
-        if self.file is None or not self.dirty:
-            return
-        try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.file.with_name(f"{self.file.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"version": CACHE_VERSION, "files": self.records}), encoding="utf-8")
-            tmp.replace(self.file)
-            self.dirty = False
-        except OSError:
-            pass
-
-
-def hf_cache_dir(environ: Mapping[str, str]) -> Path:
-    """huggingface_hub's cache: HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub."""
-    for key in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if environ.get(key):
-            return Path(environ[key]).expanduser()
-    if environ.get("HF_HOME"):
-        return Path(environ["HF_HOME"]).expanduser() / "hub"
-    xdg = environ.get("XDG_CACHE_HOME") or str(Path(environ.get("HOME") or Path.home()) / ".cache")
-    return Path(xdg).expanduser() / "huggingface" / "hub"
-
-
-def walk_gguf(root: Path, skipped: list[tuple[str, str]], max_depth: int = MAX_DEPTH) -> Iterator[Path]:
-    """GGUF files under `root`, following directory symlinks once each (no loops); hidden dirs skipped."""
-    visited: set[str] = set()
-    stack = [(root, 0)]
-    while stack:
-        d, depth = stack.pop()
-        real = os.path.realpath(d)
-        if real in visited:
-            continue
-        visited.add(real)
-        try:
-            with os.scandir(d) as it:
-                items = sorted(it, key=lambda e: e.name)
-        except OSError as exc:
-            if d != root or root.exists():
-                skipped.append((str(d), f"cannot list: {exc.strerror or exc}"))
-            continue
-        for e in items:
-            try:
-                is_dir = e.is_dir()
-            except OSError:
-                is_dir = False
-            if e.name.lower().endswith(".gguf"):
-                if is_dir:
-                    skipped.append((e.path, "is a directory, not a GGUF file"))
-                else:
-                    yield Path(e.path)
-            elif is_dir and not e.name.startswith(".") and depth < max_depth:
-                stack.append((Path(e.path), depth + 1))
-
-
-def hf_candidates(cache: Path, skipped: list[tuple[str, str]]) -> Iterator[tuple[Path, str]]:
-    """(snapshot path, 'org/repo/file') of every GGUF file in the HF cache (huggingface_hub's scanner)."""
-    if not cache.is_dir():
-        return
-    try:
-        from huggingface_hub import scan_cache_dir
-
-        info = scan_cache_dir(cache)
-    except Exception as exc:  # CacheNotFound, a corrupt cache, or no huggingface_hub at all
-        skipped.append((str(cache), f"cannot scan the Hugging Face cache: {exc}"))
-        return
-    for repo in sorted(info.repos, key=lambda r: r.repo_id):
-        if repo.repo_type != "model":
-            continue
-        for rev in repo.revisions:
-            for f in sorted(rev.files, key=lambda f: str(f.file_path)):
-                if f.file_name.lower().endswith(".gguf"):
-                    rel = Path(f.file_path).relative_to(rev.snapshot_path).as_posix()
-                    yield Path(f.file_path), f"{repo.repo_id}/{rel}"
-
-
-def ollama_candidates(root: Path, skipped: list[tuple[str, str]]) -> Iterator[tuple[Path, str]]:
-    """(blob path, 'model:tag') from Ollama's manifests/<registry>/<namespace>/<model>/<tag> files."""
-    manifests = root / "manifests"
-    if not manifests.is_dir():
-        return
-    found = [p for p in manifests.glob("*/*/*/*") if p.is_file()]
-    for mf in sorted(found, key=lambda p: (p.relative_to(manifests).parts[0] != "registry.ollama.ai", p)):
-        registry, namespace, model, tag = mf.relative_to(manifests).parts
-        label = f"{model}:{tag}" if namespace == "library" else f"{namespace}/{model}:{tag}"
-        if registry != "registry.ollama.ai":
-            label = f"{registry}/{label}"
-        try:
-            data = json.loads(mf.read_text(encoding="utf-8"))
-            model = [layer for layer in data["layers"] if layer.get("mediaType") == OLLAMA_MODEL_MEDIA]
-            algo, _, hexdigest = str(model[0]["digest"]).partition(":")
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
-            skipped.append((str(mf), f"Ollama manifest of {label} is unreadable or has no model layer"))
-            continue
-        yield root / "blobs" / f"{algo}-{hexdigest}", label
 
 
 class Catalog:

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgetui.core.engine import Engine
-from edgetui.core.store import Store, StoredMessage, StoreError, answer_status, run_record
+from edgetui.core.store import Store, StoreError
+from edgetui.core.store_records import StoredMessage, answer_status, run_record
 from edgetui.core.types import ChatMessage, EngineError, GenerationStats, SamplerSettings, StopReason
 
 SAVE_EVERY_S = 1.0  # a streaming answer is written to the database at least this often

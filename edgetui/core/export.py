@@ -7,7 +7,8 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from edgetui.core.store import Store, StoreError, insert_row, insert_run, now_iso, to_json
+from edgetui.core.store import Store, StoreError
+from edgetui.core.store_records import insert_row, insert_run, now_iso, to_json
 
 EXPORT_FORMAT = "edgetui-session"
 EXPORT_VERSION = 1

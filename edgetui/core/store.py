@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import re
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,55 +20,32 @@ from edgetui.core.migrations import (
     process_owner,
     write_transaction,
 )
-
-MESSAGE_STATUSES = ("complete", "streaming", "stopped", "error", "interrupted")
-# fmt: off
-RUN_COLUMNS = (
-    "model_path", "model_name", "quant", "n_ctx", "n_threads", "n_gpu_layers", "sampler", "ttft_s", "prompt_tokens",
-    "prompt_eval_tokens", "prompt_tps", "gen_tokens", "gen_tps", "total_s", "peak_rss", "stop_reason", "error",
-    "engine", "llama_cpp_version",
+from edgetui.core.store_records import (
+    BENCH_COLUMNS,
+    MESSAGE_COLS,
+    MESSAGE_INSERT,
+    MESSAGE_STATUSES,
+    SESSION_INSERT,
+    SESSION_SELECT,
+    SessionInfo,
+    StoredMessage,
+    decode_json,
+    fts_query,
+    insert_row,
+    insert_run,
+    now_iso,
+    session_from_row,
+    title_from,
+    to_json,
 )
-BENCH_COLUMNS = ("model", "size", "params", "backend", "threads", "n_gpu_layers", "test", "tps_mean", "tps_std", "reps")
-# fmt: on
+
+__all__ = ["SessionInfo", "Store", "StoreError", "StoredMessage"]
+
 T = TypeVar("T")
 
 
 class StoreError(Exception):
     """The sessions database could not be read or written; the message is written for the user."""
-
-
-@dataclass(frozen=True)
-class SessionInfo:
-    id: int
-    title: str
-    created: str
-    updated: str
-    model_path: str
-    model_name: str
-    system_prompt: str
-    sampler: dict[str, Any]
-    current_message_id: int | None
-    kind: str = "chat"
-    message_count: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class StoredMessage:
-    id: int
-    session_id: int
-    parent_id: int | None
-    role: str
-    content: str
-    status: str
-    created: str
-    updated: str
-    model: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(eq=False)
@@ -168,11 +142,11 @@ class Store:
     ) -> int:
         now = now_iso()
         values = (title, now, now, str(model_path), model_name, system_prompt, to_json(sampler), kind)
-        return self._insert("sessions", _SESSION_INSERT, values)
+        return self._insert("sessions", SESSION_INSERT, values)
 
     def get_session(self, session_id: int) -> SessionInfo | None:
-        rows = self._rows(_SESSION_SELECT + " WHERE s.id = ?", (session_id,))
-        return _session(rows[0]) if rows else None
+        rows = self._rows(SESSION_SELECT + " WHERE s.id = ?", (session_id,))
+        return session_from_row(rows[0]) if rows else None
 
     def list_sessions(self, limit: int = 50, query: str | None = None, kind: str | None = None) -> list[SessionInfo]:
         """Newest first; `query` matches titles and message text."""
@@ -181,7 +155,7 @@ class Store:
             where.append("s.kind = ?")
             params.append(kind)
         if query and query.strip():
-            fts = _fts_query(query)
+            fts = fts_query(query)
             cond = "s.title LIKE ?"
             params.append(f"%{query.strip()}%")
             if fts:
@@ -191,8 +165,8 @@ class Store:
                 )
                 params.append(fts)
             where.append(f"({cond})")
-        sql = f"{_SESSION_SELECT} WHERE {' AND '.join(where)} ORDER BY s.updated DESC, s.id DESC LIMIT ?"
-        return [_session(r) for r in self._rows(sql, (*params, limit))]
+        sql = f"{SESSION_SELECT} WHERE {' AND '.join(where)} ORDER BY s.updated DESC, s.id DESC LIMIT ?"
+        return [session_from_row(r) for r in self._rows(sql, (*params, limit))]
 
     def _set(self, session_id: int, **values: Any) -> None:
         cols = ", ".join(f"{k} = ?" for k in values)
@@ -242,8 +216,8 @@ class Store:
                     raise StoreError(f"Message {parent_id} is not in session {session_id}")
             now = now_iso()
             values = (session_id, parent_id, role, content, status, now, now, model, owner)
-            mid = insert_row(c, "messages", dict(zip(_MESSAGE_INSERT, values, strict=True)))
-            title = session[0] or (_title_from(content) if role == "user" else "")
+            mid = insert_row(c, "messages", dict(zip(MESSAGE_INSERT, values, strict=True)))
+            title = session[0] or (title_from(content) if role == "user" else "")
             c.execute(
                 "UPDATE sessions SET current_message_id = ?, updated = ?, title = ? WHERE id = ?",
                 (mid, now, title, session_id),
@@ -282,12 +256,12 @@ class Store:
         return self.write(finish)
 
     def message(self, message_id: int) -> StoredMessage | None:
-        rows = self._rows(f"SELECT {_MSG_COLS} FROM messages WHERE id = ?", (message_id,))
+        rows = self._rows(f"SELECT {MESSAGE_COLS} FROM messages WHERE id = ?", (message_id,))
         return StoredMessage(**rows[0]) if rows else None
 
     def messages(self, session_id: int) -> list[StoredMessage]:
         """Every message of a session, all branches, oldest first."""
-        rows = self._rows(f"SELECT {_MSG_COLS} FROM messages WHERE session_id = ? ORDER BY id", (session_id,))
+        rows = self._rows(f"SELECT {MESSAGE_COLS} FROM messages WHERE session_id = ? ORDER BY id", (session_id,))
         return [StoredMessage(**r) for r in rows]
 
     def thread(self, session_id: int, leaf_id: int | None = None) -> list[StoredMessage]:
@@ -301,7 +275,7 @@ class Store:
             f"WITH RECURSIVE chain(id, depth) AS (SELECT id, 0 FROM messages WHERE id = ? AND session_id = ?"
             f" UNION ALL SELECT m.parent_id, chain.depth + 1 FROM messages m JOIN chain ON m.id = chain.id"
             f" WHERE m.parent_id IS NOT NULL)"
-            f" SELECT {_MSG_COLS} FROM messages JOIN chain USING (id) ORDER BY chain.depth DESC",
+            f" SELECT {MESSAGE_COLS} FROM messages JOIN chain USING (id) ORDER BY chain.depth DESC",
             (leaf_id, session_id),
         )
         return [StoredMessage(**r) for r in rows]
@@ -331,7 +305,7 @@ class Store:
             sql, params = sql + " AND session_id = ?", [*params, session_id]
         if message_id is not None:
             sql, params = sql + " AND message_id = ?", [*params, message_id]
-        return [_decode(r, "sampler", "extra") for r in self._rows(sql + " ORDER BY id", params)]
+        return [decode_json(r, "sampler", "extra") for r in self._rows(sql + " ORDER BY id", params)]
 
     def add_fit_measurement(self, model_path: str | Path, n_ctx: int, predicted_bytes: int, measured_bytes: int) -> int:
         rel = (predicted_bytes - measured_bytes) / measured_bytes if measured_bytes else None
@@ -363,12 +337,12 @@ class Store:
     def list_comparisons(self, session_id: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
         where = "WHERE session_id = ?" if session_id is not None else "WHERE ? IS NULL"
         rows = self._rows(f"SELECT * FROM comparisons {where} ORDER BY id DESC LIMIT ?", (session_id, limit))
-        return [_decode(r, "result") for r in rows]
+        return [decode_json(r, "result") for r in rows]
 
     # -- search --------------------------------------------------------------------------------------
     def search(self, query: str, limit: int = 50, mark: tuple[str, str] = ("[", "]")) -> list[dict[str, Any]]:
         """Full-text search over message contents, best matches first, each with a snippet."""
-        fts = _fts_query(query)
+        fts = fts_query(query)
         if not fts:
             return []
         return self._rows(
@@ -378,108 +352,3 @@ class Store:
             " WHERE messages_fts MATCH ? ORDER BY rank LIMIT ?",
             (mark[0], mark[1], fts, limit),
         )
-
-
-# -- helpers ---------------------------------------------------------------------------------------------
-_SESSION_INSERT = ("title", "created", "updated", "model_path", "model_name", "system_prompt", "sampler", "kind")
-_MESSAGE_INSERT = ("session_id", "parent_id", "role", "content", "status", "created", "updated", "model", "owner")
-_MSG_COLS = "id, session_id, parent_id, role, content, status, created, updated, model"
-_SESSION_SELECT = (
-    "SELECT s.id, s.title, s.created, s.updated, s.model_path, s.model_name, s.system_prompt, s.sampler,"
-    " s.current_message_id, s.kind, (SELECT count(*) FROM messages m WHERE m.session_id = s.id) AS message_count"
-    " FROM sessions s"
-)
-
-
-_last_now = [datetime.min.replace(tzinfo=UTC)]
-
-
-def now_iso() -> str:
-    """UTC ISO 8601 with microseconds, strictly increasing within this process (ordering by time is stable)."""
-    now = max(datetime.now(UTC), _last_now[0] + timedelta(microseconds=1))
-    _last_now[0] = now
-    return now.isoformat(timespec="microseconds")
-
-
-def to_json(value: Any) -> str:
-    if value is None:
-        return "{}"
-    if hasattr(value, "as_dict"):
-        value = value.as_dict()
-    return json.dumps(value, default=str)
-
-
-def _decode(row: dict[str, Any], *keys: str) -> dict[str, Any]:
-    for k in keys:
-        try:
-            row[k] = json.loads(row[k]) if row.get(k) else {}
-        except ValueError:
-            row[k] = {}
-    return row
-
-
-def _session(row: dict[str, Any]) -> SessionInfo:
-    return SessionInfo(**_decode(row, "sampler"))
-
-
-def _title_from(text: str, width: int = 60) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= width else line[: width - 1].rstrip() + "…"
-
-
-def _fts_query(query: str) -> str:
-    """A safe FTS5 query: every word must match, the last one as a prefix (search as you type)."""
-    words = re.findall(r"\w+", query)
-    if not words:
-        return ""
-    quoted = [f'"{w}"' for w in words]
-    quoted[-1] += "*"
-    return " ".join(quoted)
-
-
-def insert_run(c: sqlite3.Connection, message_id: int, session_id: int, run: Mapping[str, Any], now: str) -> int:
-    skip = {"id", "message_id", "session_id", "created", "extra"}
-    values = {k: run[k] for k in RUN_COLUMNS if k in run}
-    extra = {k: v for k, v in run.items() if k not in values and k not in skip}
-    extra.update(run.get("extra") or {})
-    if "sampler" in values:
-        values["sampler"] = to_json(values["sampler"])
-    for k, v in values.items():
-        if v is not None and not isinstance(v, int | float | str):
-            values[k] = str(v)
-    extra_json = json.dumps(extra, default=str)
-    row = dict(message_id=message_id, session_id=session_id, **values, extra=extra_json, created=now)
-    return insert_row(c, "runs", row)
-
-
-def insert_row(c: sqlite3.Connection, table: str, row: Mapping[str, Any]) -> int:
-    sql = f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
-    return int(c.execute(sql, tuple(row.values())).lastrowid)
-
-
-def answer_status(stop_reason: Any) -> str:
-    """The message status for an engine stop reason: 'complete', 'stopped' or 'error'."""
-    reason = str(stop_reason)
-    return {"cancelled": "stopped", "error": "error"}.get(reason, "complete")
-
-
-def run_record(
-    stats: Any, info: Any = None, sampler: Any = None, peak_rss: int = 0, engine: str = ""
-) -> dict[str, Any]:
-    """A runs-table row from a GenerationStats, the loaded ModelInfo and the sampler used."""
-    rec: dict[str, Any] = dict(stats.as_dict()) if hasattr(stats, "as_dict") else dict(stats)
-    if info is not None:
-        keys = ("name", "quant", "n_ctx", "n_threads", "n_gpu_layers")
-        rec.update({("model_name" if k == "name" else k): getattr(info, k) for k in keys})
-        rec.update(model_path=str(info.path), engine=engine or info.engine)
-    if sampler is not None:
-        rec["sampler"] = sampler.as_dict() if hasattr(sampler, "as_dict") else dict(sampler)
-    if peak_rss:
-        rec["peak_rss"] = int(peak_rss)
-    try:
-        from importlib.metadata import version
-
-        rec["llama_cpp_version"] = version("llama_cpp_python")
-    except Exception:
-        pass
-    return rec

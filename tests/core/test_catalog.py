@@ -16,15 +16,16 @@ import pytest
 from edgetui.cli import main
 from edgetui.config import Config
 from edgetui.core import catalog as catalog_mod
+from edgetui.core import header_cache as header_cache_mod
 from edgetui.core.catalog import (
     Catalog,
-    HeaderCache,
     filter_entries,
     format_bytes,
     format_params,
     sort_entries,
 )
 from edgetui.core.fit import Resources
+from edgetui.core.header_cache import HeaderCache
 from edgetui.paths import Paths
 from tests.core.test_gguf import build_gguf
 
@@ -200,13 +201,13 @@ def test_cache_makes_rescans_cheap_and_notices_changes(paths: Paths, monkeypatch
     first = scan(paths)
     assert (paths.cache_dir / catalog_mod.CACHE_FILE).is_file()
     calls: list[Path] = []
-    real_read = catalog_mod.read_header
+    real_read = header_cache_mod.read_header
 
     def counting(path: Path) -> Any:
         calls.append(Path(path))
         return real_read(path)
 
-    monkeypatch.setattr(catalog_mod, "read_header", counting)
+    monkeypatch.setattr(header_cache_mod, "read_header", counting)
     second = scan(paths)
     assert calls == []  # every header (and the error) came from the cache
     assert [e.as_dict() for e in second.entries] == [e.as_dict() for e in first.entries]

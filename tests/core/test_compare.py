@@ -9,17 +9,8 @@ from pathlib import Path
 import pytest
 
 from edgetui.cli import main
-from edgetui.core.compare import (
-    CONCURRENT,
-    SEQUENTIAL,
-    SWAP,
-    Agreement,
-    Compare,
-    SideResult,
-    SpeedRecord,
-    compare_to_record,
-    plan_memory,
-)
+from edgetui.core.compare import CONCURRENT, SEQUENTIAL, SWAP, Compare, plan_memory
+from edgetui.core.compare_records import Agreement, SideResult, SpeedRecord, compare_to_record
 from edgetui.core.types import ChatMessage, EngineError, GenerationStats, LoadOptions, SamplerSettings
 from tests.core.test_quality import N_CTX, TEXT
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.core.compare import Agreement, CompareResult, MemoryPlan, SideResult, SpeedRecord, compare_to_record
 from edgetui.core.compare_export import (
     agreement_summary,
     export_comparisons,
@@ -15,7 +14,15 @@ from edgetui.core.compare_export import (
     speed_cells,
     write_export,
 )
-from edgetui.core.quality import QualityReport
+from edgetui.core.compare_records import (
+    Agreement,
+    CompareResult,
+    MemoryPlan,
+    SideResult,
+    SpeedRecord,
+    compare_to_record,
+)
+from edgetui.core.quality_report import QualityReport
 from edgetui.core.store import Store, StoreError
 from edgetui.core.types import ChatMessage, GenerationStats, SamplerSettings, StopReason
 

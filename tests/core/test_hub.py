@@ -14,17 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.core.hub import (
-    DownloadCancelled,
-    Hub,
-    HubError,
-    HubFile,
-    HubOffline,
-    group_gguf_files,
-    parse_spec,
-    pick_file,
-    quant_from_name,
-)
+from edgetui.core.hub import DownloadCancelled, Hub, HubError, HubOffline
+from edgetui.core.hub_files import HubFile, group_gguf_files, parse_spec, pick_file, quant_from_name
 from tests.hub_server import FakeFile, FakeHub, FakeRepo, fake_gguf
 
 SMOL = "edgetui-test/SmolLM2-135M-Instruct-GGUF"

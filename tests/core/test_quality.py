@@ -10,16 +10,8 @@ import numpy as np
 import pytest
 
 from edgetui.core.engine import LlamaEngine
-from edgetui.core.quality import (
-    BOTH,
-    ONE_AT_A_TIME,
-    CompactLogProbs,
-    Quality,
-    QualityCancelled,
-    check_same_vocab,
-    compare_logits,
-    log_softmax,
-)
+from edgetui.core.quality import BOTH, ONE_AT_A_TIME, Quality, QualityCancelled, check_same_vocab
+from edgetui.core.quality_report import CompactLogProbs, compare_logits, log_softmax
 from edgetui.core.types import EngineError, LoadOptions
 
 # About 150 tokens of plain English: two chunks of N_CTX tokens (62 scored positions).
