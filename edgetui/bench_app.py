@@ -30,6 +30,7 @@ def raw_run(llm: Any, messages: list[dict[str, str]], max_tokens: int) -> dict[s
 async def app_runs(model: Path, threads: int, max_tokens: int, runs: int, raw: Any) -> dict[str, Any]:
     """Alternate raw and app runs in one process; the app is the real one, driven by Textual's test driver."""
     from edgetui.config import Config
+    from edgetui.core.llama_thread import LlamaThread
     from edgetui.core.store import Store
     from edgetui.core.types import SamplerSettings
     from edgetui.paths import Paths
@@ -62,7 +63,11 @@ async def app_runs(model: Path, threads: int, max_tokens: int, runs: int, raw: A
         for i in range(runs + 1):
             measure_keys = i == runs  # a last app run with key presses: their handling is work too
             if not measure_keys:
-                result["raw"].append(raw_run(raw, [{"role": "user", "content": PROMPT}], max_tokens)["tps"])
+                # On the app's llama thread: llama.cpp slows down ~4x while a second thread that has used its
+                # OpenMP team is alive (see edgetui.core.llama_thread), which would make either side look slow.
+                msgs = [{"role": "user", "content": PROMPT}]
+                call = LlamaThread.shared().call
+                result["raw"].append((await asyncio.to_thread(call, raw_run, raw, msgs, max_tokens))["tps"])
             await app.chat.new_session()
             shown.clear()
             stats.clear()
@@ -130,7 +135,11 @@ def run_app_overhead(args: argparse.Namespace) -> int:
     threads = getattr(args, "threads", None) or cfg.threads
     max_tokens = int(str(getattr(args, "n_gen", "256")).split(",")[0]) or 256
     runs = max(1, int(getattr(args, "reps", 3)))
-    raw = Llama(str(model), n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False)
+    from edgetui.core.llama_thread import LlamaThread
+
+    raw = LlamaThread.shared().call(
+        Llama, str(model), n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False
+    )
     result = asyncio.run(app_runs(model, threads, max(max_tokens, 128), runs, raw))
     raw.close()
     raw_tps, app_tps = statistics.median(result["raw"]), statistics.median(result["app"])

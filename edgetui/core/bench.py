@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgetui.core.llama_thread import LlamaThread
 from edgetui.core.types import EngineError
 
 # progress(message, runs done, runs in all): called before each run (warm-ups included) and once at the end.
@@ -155,6 +156,26 @@ def run_bench(
         raise BenchError("The batch sizes must be at least 1")
     cancel = cancel or threading.Event()
     path = Path(model_path).expanduser()
+    return LlamaThread.shared().call(
+        _bench, path, parsed, n_threads, n_gpu_layers, reps, progress, cancel, n_batch, n_ubatch, warmup, seed, llama
+    )
+
+
+def _bench(
+    path: Path,
+    parsed: list[BenchTest],
+    n_threads: int,
+    n_gpu_layers: int,
+    reps: int,
+    progress: Progress | None,
+    cancel: threading.Event,
+    n_batch: int,
+    n_ubatch: int,
+    warmup: bool,
+    seed: int,
+    llama: Any,
+) -> list[BenchResult]:
+    """run_bench's work, on the llama thread (see edgetui.core.llama_thread)."""
     owned = llama is None
     if owned:
         llama = _load(path, n_threads, n_gpu_layers)

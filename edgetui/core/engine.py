@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from edgetui.core.llama_thread import LlamaThread
 from edgetui.core.quantize import ftype_name
 from edgetui.core.types import (
     ChatMessage,
@@ -187,7 +188,8 @@ class LlamaEngine:
             self._unload_locked()
             rss0, t0 = _rss(), time.perf_counter()
             try:
-                llm = llama_cpp.Llama(
+                llm = LlamaThread.shared().call(
+                    llama_cpp.Llama,
                     model_path=str(path),
                     n_ctx=options.n_ctx,
                     n_batch=options.n_batch,
@@ -257,7 +259,7 @@ class LlamaEngine:
     def _unload_locked(self) -> None:
         if self._llm is not None:
             try:
-                self._llm.close()
+                LlamaThread.shared().call(self._llm.close)
             except Exception:
                 pass
         self._llm = None
@@ -296,8 +298,7 @@ class LlamaEngine:
         cancel: threading.Event,
         stats: GenerationStats,
     ) -> Iterator[Chunk]:
-        import llama_cpp
-
+        """Holds the engine's lock here; the tokens themselves are made on the llama thread."""
         with self.lock:
             llm = self.llama
             tokens, stop, criteria = self.format_prompt(messages)
@@ -311,66 +312,83 @@ class LlamaEngine:
                 )
                 return
             max_tokens = min(sampler.max_tokens, room) if sampler.max_tokens > 0 else room
-            seed = sampler.seed if sampler.seed >= 0 else int.from_bytes(os.urandom(4), "little") >> 1
-            ctx = llm._ctx.ctx
-            llama_cpp.llama_perf_context_reset(ctx)
-            t0 = time.perf_counter()
-            t_first = t_last = 0.0
-            n_chunks = 0
-            finish: str | None = None
-            it = llm.create_completion(
-                prompt=tokens,
-                stream=True,
-                stop=stop,
-                stopping_criteria=criteria,
-                max_tokens=max_tokens,
-                temperature=sampler.temperature,
-                top_p=sampler.top_p,
-                top_k=sampler.top_k,
-                min_p=sampler.min_p,
-                repeat_penalty=sampler.repeat_penalty,
-                seed=seed,
+            yield from LlamaThread.shared().iterate(
+                lambda: self._produce(llm, tokens, stop, criteria, max_tokens, sampler, cancel, stats)
             )
-            try:
-                for part in it:
-                    choice = part["choices"][0]
-                    text = choice.get("text") or ""
-                    finish = choice.get("finish_reason") or finish
-                    if text:
-                        now = time.perf_counter()
-                        if not t_first:
-                            t_first = now
-                        t_last = now
-                        n_chunks += 1
-                        yield Chunk(text, now)
-                    if cancel.is_set():
-                        stats.stop_reason = StopReason.CANCELLED
-                        break
-                else:
-                    stats.stop_reason = StopReason.LENGTH if finish == "length" else StopReason.EOS
-            except GeneratorExit:
-                stats.stop_reason = StopReason.CANCELLED
-                raise
-            except Exception as exc:  # llama.cpp decode failures surface as RuntimeError/ValueError
-                stats.stop_reason = StopReason.ERROR
-                stats.error = f"Generation failed: {exc}"
-            finally:
-                it.close()
-                end = time.perf_counter()
-                perf = llama_cpp.llama_perf_context(ctx)
-                stats.total_s = end - t0
-                stats.ttft_s = (t_first - t0) if t_first else stats.total_s
-                stats.prompt_eval_tokens = int(perf.n_p_eval)
-                stats.prompt_tps = perf.n_p_eval / (perf.t_p_eval_ms / 1000) if perf.t_p_eval_ms > 0 else 0.0
-                stats.gen_tokens = max(int(perf.n_eval), n_chunks)
-                gen_span = t_last - t_first
-                stats.gen_tps = (n_chunks - 1) / gen_span if n_chunks > 1 and gen_span > 0 else 0.0
-                stats.engine_timings = {
-                    "n_p_eval": int(perf.n_p_eval),
-                    "t_p_eval_ms": float(perf.t_p_eval_ms),
-                    "n_eval": int(perf.n_eval),
-                    "t_eval_ms": float(perf.t_eval_ms),
-                    "eval_tps": perf.n_eval / (perf.t_eval_ms / 1000) if perf.t_eval_ms > 0 else 0.0,
-                }
-                if not n_chunks and stats.stop_reason is StopReason.EOS:
-                    stats.note = "The model ended its answer at once, without any text."
+
+    def _produce(
+        self,
+        llm: Any,
+        tokens: list[int],
+        stop: list[str],
+        criteria: Any,
+        max_tokens: int,
+        sampler: SamplerSettings,
+        cancel: threading.Event,
+        stats: GenerationStats,
+    ) -> Iterator[Chunk]:
+        import llama_cpp
+
+        seed = sampler.seed if sampler.seed >= 0 else int.from_bytes(os.urandom(4), "little") >> 1
+        ctx = llm._ctx.ctx
+        llama_cpp.llama_perf_context_reset(ctx)
+        t0 = time.perf_counter()
+        t_first = t_last = 0.0
+        n_chunks = 0
+        finish: str | None = None
+        it = llm.create_completion(
+            prompt=tokens,
+            stream=True,
+            stop=stop,
+            stopping_criteria=criteria,
+            max_tokens=max_tokens,
+            temperature=sampler.temperature,
+            top_p=sampler.top_p,
+            top_k=sampler.top_k,
+            min_p=sampler.min_p,
+            repeat_penalty=sampler.repeat_penalty,
+            seed=seed,
+        )
+        try:
+            for part in it:
+                choice = part["choices"][0]
+                text = choice.get("text") or ""
+                finish = choice.get("finish_reason") or finish
+                if text:
+                    now = time.perf_counter()
+                    if not t_first:
+                        t_first = now
+                    t_last = now
+                    n_chunks += 1
+                    yield Chunk(text, now)
+                if cancel.is_set():
+                    stats.stop_reason = StopReason.CANCELLED
+                    break
+            else:
+                stats.stop_reason = StopReason.LENGTH if finish == "length" else StopReason.EOS
+        except GeneratorExit:
+            stats.stop_reason = StopReason.CANCELLED
+            raise
+        except Exception as exc:  # llama.cpp decode failures surface as RuntimeError/ValueError
+            stats.stop_reason = StopReason.ERROR
+            stats.error = f"Generation failed: {exc}"
+        finally:
+            it.close()
+            end = time.perf_counter()
+            perf = llama_cpp.llama_perf_context(ctx)
+            stats.total_s = end - t0
+            stats.ttft_s = (t_first - t0) if t_first else stats.total_s
+            stats.prompt_eval_tokens = int(perf.n_p_eval)
+            stats.prompt_tps = perf.n_p_eval / (perf.t_p_eval_ms / 1000) if perf.t_p_eval_ms > 0 else 0.0
+            stats.gen_tokens = max(int(perf.n_eval), n_chunks)
+            gen_span = t_last - t_first
+            stats.gen_tps = (n_chunks - 1) / gen_span if n_chunks > 1 and gen_span > 0 else 0.0
+            stats.engine_timings = {
+                "n_p_eval": int(perf.n_p_eval),
+                "t_p_eval_ms": float(perf.t_p_eval_ms),
+                "n_eval": int(perf.n_eval),
+                "t_eval_ms": float(perf.t_eval_ms),
+                "eval_tps": perf.n_eval / (perf.t_eval_ms / 1000) if perf.t_eval_ms > 0 else 0.0,
+            }
+            if not n_chunks and stats.stop_reason is StopReason.EOS:
+                stats.note = "The model ended its answer at once, without any text."

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from edgetui.core.engine import LlamaEngine, LlamaLog, check_gguf_file
+from edgetui.core.llama_thread import LlamaThread
 from edgetui.core.quality_report import CompactLogProbs, QualityReport, QualityStats, compare_logits
 from edgetui.core.types import EngineError, LoadOptions
 
@@ -66,43 +67,47 @@ class ChunkRunner:
         self._batch = internals.LlamaBatch(n_tokens=self.n_batch, embd=0, n_seq_max=1, verbose=False)
 
     def logits(self, chunk: list[int], first: int, cancel: threading.Event, done: Callable[[int], None]):
-        """Logits (rows: positions first..len-2) of `chunk`, evaluated from an empty KV cache."""
+        """Logits (rows: positions first..len-2) of `chunk`, evaluated from an empty KV cache (on the llama thread)."""
+        with self.engine.lock:
+            return LlamaThread.shared().call(self._logits, chunk, first, cancel, done)
+
+    def _logits(self, chunk: list[int], first: int, cancel: threading.Event, done: Callable[[int], None]):
         if self.add_bos and self.bos >= 0:
             chunk = [self.bos, *chunk[1:]]
         n, last = len(chunk), len(chunk) - 1
         out = np.empty((last - first, self.n_vocab), dtype=np.float32)
         row = 0
-        with self.engine.lock:
-            llm = self.engine.llama
+        # the caller holds the engine's lock
+        llm = self.engine.llama
+        llm.reset()
+        llm._ctx.kv_cache_clear()
+        try:
+            for start in range(0, n, self.n_batch):
+                if cancel.is_set():
+                    return None
+                part = chunk[start : start + self.n_batch]
+                b = self._batch.batch
+                n_out = 0
+                for k, tok in enumerate(part):
+                    pos = start + k
+                    b.token[k], b.pos[k], b.n_seq_id[k] = tok, pos, 1
+                    b.seq_id[k][0] = 0
+                    want = first <= pos < last
+                    b.logits[k] = want
+                    n_out += want
+                b.n_tokens = len(part)
+                try:
+                    llm._ctx.decode(self._batch)
+                except RuntimeError as exc:
+                    raise EngineError(f"llama.cpp failed to evaluate the text: {exc}") from exc
+                if n_out:
+                    got = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(n_out * self.n_vocab,))
+                    out[row : row + n_out] = got.reshape(n_out, self.n_vocab)
+                    row += n_out
+                done(len(part))
+        finally:
+            llm._ctx.kv_cache_clear()  # the chat path must not reuse this KV cache as a prompt prefix
             llm.reset()
-            llm._ctx.kv_cache_clear()
-            try:
-                for start in range(0, n, self.n_batch):
-                    if cancel.is_set():
-                        return None
-                    part = chunk[start : start + self.n_batch]
-                    b = self._batch.batch
-                    n_out = 0
-                    for k, tok in enumerate(part):
-                        pos = start + k
-                        b.token[k], b.pos[k], b.n_seq_id[k] = tok, pos, 1
-                        b.seq_id[k][0] = 0
-                        want = first <= pos < last
-                        b.logits[k] = want
-                        n_out += want
-                    b.n_tokens = len(part)
-                    try:
-                        llm._ctx.decode(self._batch)
-                    except RuntimeError as exc:
-                        raise EngineError(f"llama.cpp failed to evaluate the text: {exc}") from exc
-                    if n_out:
-                        got = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(n_out * self.n_vocab,))
-                        out[row : row + n_out] = got.reshape(n_out, self.n_vocab)
-                        row += n_out
-                    done(len(part))
-            finally:
-                llm._ctx.kv_cache_clear()  # the chat path must not reuse this KV cache as a prompt prefix
-                llm.reset()
         return out
 
 

@@ -1,0 +1,139 @@
+"""LlamaThread: all llama.cpp computation of the process runs on one long-lived thread.
+
+Why: llama.cpp's CPU backend parallelises with OpenMP, and OpenMP keeps a thread team per calling thread. While a
+second thread that has used OpenMP is alive, each team slows the other down about fourfold on a small machine
+(measured here: 135 tokens/s alone, 33 tokens/s with another such thread idle). Textual's thread workers come from
+a reusable pool, so without this the app would sooner or later decode from two live threads. Everything that
+decodes — generation, benchmarks, quality measurements — goes through `LlamaThread.shared()`.
+
+Streams are advanced one item at a time in turn, so two answers "at once" (compare) interleave token by token on
+the one thread. Callers must not hold a lock that a task or stream step on this thread would wait for.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+_DONE = object()
+
+
+@dataclass(eq=False)
+class _Stream:
+    make: Callable[[], Iterator[Any]]
+    out: queue.SimpleQueue[tuple[str, Any]] = field(default_factory=queue.SimpleQueue)
+    it: Iterator[Any] | None = None
+
+
+class LlamaThread:
+    """A single worker thread that runs calls to completion and advances streams in turn."""
+
+    _shared: LlamaThread | None = None
+    _shared_lock = threading.Lock()
+
+    def __init__(self, name: str = "llama.cpp") -> None:
+        self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def shared(cls) -> LlamaThread:
+        with cls._shared_lock:
+            if cls._shared is None:
+                cls._shared = cls()
+            return cls._shared
+
+    @property
+    def on_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn(*args, **kwargs)` on the llama thread and return its result (or raise its exception)."""
+        if self.on_thread:
+            return fn(*args, **kwargs)
+        future: Future[T] = Future()
+        self._inbox.put(("call", (future, fn, args, kwargs)))
+        return future.result()
+
+    def iterate(self, make: Callable[[], Iterator[T]]) -> Iterator[T]:
+        """Items of the iterator `make()` returns, each produced on the llama thread when asked for, yielded here.
+
+        Nothing is produced ahead of the consumer; closing the returned generator (break, GeneratorExit) closes
+        the inner one, and returns once its `finally` blocks have run.
+        """
+        if self.on_thread:
+            yield from make()
+            return
+        stream = _Stream(make)
+        finished = False
+        try:
+            while True:
+                self._inbox.put(("next", stream))
+                kind, value = stream.out.get()
+                if kind == "item":
+                    yield value
+                    continue
+                finished = True
+                if kind == "done":
+                    return
+                raise value
+        finally:
+            if not finished:
+                self._inbox.put(("close", stream))
+                stream.out.get()
+
+    # -- the thread ---------------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        wanted: list[_Stream] = []
+        while True:
+            self._take(wanted, block=not wanted)
+            batch, wanted[:] = list(wanted), []
+            for stream in batch:  # one step each, in turn: concurrent streams interleave
+                self._step(stream)
+
+    def _take(self, wanted: list[_Stream], block: bool) -> None:
+        while True:
+            try:
+                kind, value = self._inbox.get(block=block)
+            except queue.Empty:
+                return
+            block = False
+            if kind == "call":
+                future, fn, args, kwargs = value
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(fn(*args, **kwargs))
+                    except BaseException as exc:  # handed to the caller
+                        future.set_exception(exc)
+            elif kind == "next":
+                wanted.append(value)
+            elif kind == "close":
+                self._finish(value, ("done", None))
+
+    def _step(self, stream: _Stream) -> None:
+        try:
+            if stream.it is None:
+                stream.it = iter(stream.make())
+            item = next(stream.it, _DONE)
+        except BaseException as exc:  # handed to the consumer
+            self._finish(stream, ("error", exc))
+            return
+        if item is _DONE:
+            self._finish(stream, ("done", None))
+        else:
+            stream.out.put(("item", item))
+
+    def _finish(self, stream: _Stream, last: tuple[str, Any]) -> None:
+        close = getattr(stream.it, "close", None)
+        if close is not None:
+            try:
+                close()
+            except BaseException as exc:  # a failing close is reported like a failing step
+                last = ("error", exc)
+        stream.it = None
+        stream.out.put(last)
