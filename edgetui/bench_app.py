@@ -19,8 +19,15 @@ SIZE = (100, 30)
 def raw_run(llm: Any, messages: list[dict[str, str]], max_tokens: int) -> dict[str, float]:
     """Stream with plain llama-cpp-python (greedy, seed 0) and time it like the app does."""
     stream = llm.create_chat_completion(
-        messages=messages, stream=True, temperature=0.0, top_k=1, top_p=1.0, min_p=0.0, repeat_penalty=1.0,
-        seed=0, max_tokens=max_tokens,
+        messages=messages,
+        stream=True,
+        temperature=0.0,
+        top_k=1,
+        top_p=1.0,
+        min_p=0.0,
+        repeat_penalty=1.0,
+        seed=0,
+        max_tokens=max_tokens,
     )
     times = [time.perf_counter() for part in stream if part["choices"][0]["delta"].get("content")]
     span = times[-1] - times[0] if len(times) > 1 else 0.0

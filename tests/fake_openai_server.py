@@ -13,7 +13,9 @@ MODES = (
     "ok",  # an OpenAI-style stream; a usage chunk when stream_options.include_usage is asked for
     "llama",  # llama-server: /props, /tokenize, /apply-template, `timings` in the last chunk, meta in /v1/models
     "ollama",  # eval_count / eval_duration / prompt_eval_count / prompt_eval_duration in the last chunk
-    "401", "403", "500",  # that status (with an OpenAI-style error body) on every route
+    "401",
+    "403",
+    "500",  # that status (with an OpenAI-style error body) on every route
     "404model",  # /v1/models answers, the chat answers 404 "model not found"
     "slow",  # sleeps `slow_s` before answering anything
     "slow_mid",  # sends `cut_after` chunks, then sleeps `slow_s`
@@ -93,8 +95,13 @@ class FakeOpenAIServer:
 
 def _chunk(text: str | None = None, finish: str | None = None, **extra: Any) -> dict[str, Any]:
     delta = {"content": text} if text is not None else {}
-    return {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": "fake-model",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "model": "fake-model",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
 
 
 def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
@@ -194,9 +201,21 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             if mode == "hang":
                 server.release.wait(10)
             if mode == "json":
-                return self._json(200, {"id": "x", "object": "chat.completion", "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": "".join(chunks)},
-                     "finish_reason": "stop"}], "usage": {"prompt_tokens": 9, "completion_tokens": 4}})
+                return self._json(
+                    200,
+                    {
+                        "id": "x",
+                        "object": "chat.completion",
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": "".join(chunks)},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                        "usage": {"prompt_tokens": 9, "completion_tokens": 4},
+                    },
+                )
             self._start_stream()
             self._send(_chunk(None) | {"choices": [{"index": 0, "delta": {"role": "assistant"}}]})
             if mode == "trickle":
@@ -217,17 +236,35 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                     time.sleep(server.trickle_s)
             extra: dict[str, Any] = {}
             if mode == "llama":
-                extra["timings"] = {"cache_n": 2, "prompt_n": 10, "prompt_ms": 20.0, "prompt_per_second": 500.0,
-                                    "predicted_n": len(chunks), "predicted_ms": 40.0, "predicted_per_second": 100.0}
+                extra["timings"] = {
+                    "cache_n": 2,
+                    "prompt_n": 10,
+                    "prompt_ms": 20.0,
+                    "prompt_per_second": 500.0,
+                    "predicted_n": len(chunks),
+                    "predicted_ms": 40.0,
+                    "predicted_per_second": 100.0,
+                }
             if mode == "ollama":
-                extra.update(prompt_eval_count=12, prompt_eval_duration=24_000_000, eval_count=len(chunks),
-                             eval_duration=80_000_000, total_duration=120_000_000)
+                extra.update(
+                    prompt_eval_count=12,
+                    prompt_eval_duration=24_000_000,
+                    eval_count=len(chunks),
+                    eval_duration=80_000_000,
+                    total_duration=120_000_000,
+                )
             self._send(_chunk(None, server.finish, **extra))
             if mode == "drop_after_finish":
                 return self._drop()
             if (body.get("stream_options") or {}).get("include_usage"):
-                self._send({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "choices": [],
-                            "usage": {"prompt_tokens": 9, "completion_tokens": len(chunks), "total_tokens": 9}})
+                self._send(
+                    {
+                        "id": "chatcmpl-fake",
+                        "object": "chat.completion.chunk",
+                        "choices": [],
+                        "usage": {"prompt_tokens": 9, "completion_tokens": len(chunks), "total_tokens": 9},
+                    }
+                )
             self._send("[DONE]")
             self._end_stream()
             return None

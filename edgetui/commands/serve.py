@@ -20,20 +20,41 @@ def register(subparsers: Any) -> None:
         "(Ctrl+C stops it). Another edgetui reaches it through an [[endpoints]] entry in its config.toml; "
         "across machines, keep the default host and use an SSH tunnel.",
     )
-    p.add_argument("serve_model", nargs="?", metavar="MODEL",
-                   help="GGUF file (default: --model, the configured model, or the bundled SmolLM2)")
+    p.add_argument(
+        "serve_model",
+        nargs="?",
+        metavar="MODEL",
+        help="GGUF file (default: --model, the configured model, or the bundled SmolLM2)",
+    )
     p.add_argument("--host", default=DEFAULT_HOST, help=f"interface to listen on (default {DEFAULT_HOST})")
-    p.add_argument("--port", dest="serve_port", metavar="N", type=int, default=DEFAULT_PORT,
-                   help=f"port to listen on (default {DEFAULT_PORT}; 0 = any free port)")
+    p.add_argument(
+        "--port",
+        dest="serve_port",
+        metavar="N",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port to listen on (default {DEFAULT_PORT}; 0 = any free port)",
+    )
     # SUPPRESS: `edgetui --ctx 2048 serve` keeps the top-level value instead of being reset by this parser.
-    p.add_argument("--ctx", metavar="N", type=int, default=argparse.SUPPRESS,
-                   help="context size in tokens (default 4096)")
-    p.add_argument("--threads", metavar="N", type=int, default=argparse.SUPPRESS,
-                   help="CPU threads (default: physical cores)")
-    p.add_argument("--gpu-layers", metavar="N", type=int, default=argparse.SUPPRESS,
-                   help="layers to offload to the GPU (-1 all; default: all when the build has a GPU backend)")
-    p.add_argument("--api-key-env", metavar="VAR", default="",
-                   help="require the API key held in environment variable VAR (advised off 127.0.0.1)")
+    p.add_argument(
+        "--ctx", metavar="N", type=int, default=argparse.SUPPRESS, help="context size in tokens (default 4096)"
+    )
+    p.add_argument(
+        "--threads", metavar="N", type=int, default=argparse.SUPPRESS, help="CPU threads (default: physical cores)"
+    )
+    p.add_argument(
+        "--gpu-layers",
+        metavar="N",
+        type=int,
+        default=argparse.SUPPRESS,
+        help="layers to offload to the GPU (-1 all; default: all when the build has a GPU backend)",
+    )
+    p.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        default="",
+        help="require the API key held in environment variable VAR (advised off 127.0.0.1)",
+    )
     p.add_argument("--name", default="", help="endpoint name in the printed config snippet (default: hostname)")
     p.set_defaults(func=run)
 
@@ -66,8 +87,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"edgetui: warning: {server.warning}", file=sys.stderr)
     try:
         server.start()
-        print(f"edgetui: loading {model.name} (n_ctx {options.n_ctx}, {options.n_threads} threads, "
-              f"{options.n_gpu_layers} GPU layers)...", file=sys.stderr)
+        print(
+            f"edgetui: loading {model.name} (n_ctx {options.n_ctx}, {options.n_threads} threads, "
+            f"{options.n_gpu_layers} GPU layers)...",
+            file=sys.stderr,
+        )
         server.wait_ready()
     except EngineError as exc:
         server.stop()

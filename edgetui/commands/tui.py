@@ -28,9 +28,7 @@ def run_tui(args: argparse.Namespace) -> int:
         return fail(f"bad configuration: {exc}")
     model = Path(config.model).expanduser() if config.model else default_model_path()
     if model is None:
-        print(
-            "edgetui: the bundled default model is not installed (run `make setup`); starting without a model."
-        )
+        print("edgetui: the bundled default model is not installed (run `make setup`); starting without a model.")
     if args.web:
         return _serve_web(args)
     from edgetui.ui.app import create_app

@@ -67,8 +67,10 @@ def host_warning(host: str, with_key: bool) -> str:
         return ""
     who = "any machine that can reach this one" if host in ("0.0.0.0", "::", "") else f"anyone who can reach {host}"
     key = "only with the API key" if with_key else "with NO API key (see --api-key-env)"
-    return (f"listening on {host}: {who} can use this model, {key}, over plain HTTP. Safer: keep 127.0.0.1 and "
-            "reach it through an SSH tunnel (ssh -N -L PORT:127.0.0.1:PORT this-machine).")
+    return (
+        f"listening on {host}: {who} can use this model, {key}, over plain HTTP. Safer: keep 127.0.0.1 and "
+        "reach it through an SSH tunnel (ssh -N -L PORT:127.0.0.1:PORT this-machine)."
+    )
 
 
 def free_port(host: str = DEFAULT_HOST) -> int:
@@ -92,8 +94,9 @@ def _check_port(host: str, port: int) -> None:
         except PermissionError:
             raise ServeError(f"Port {port} needs privileges on this system: pick one above 1023 with --port") from None
         except OSError as exc:
-            raise ServeError(f"Cannot listen on {host} port {port}: {exc.strerror or exc} (pick another with "
-                             "--port)") from None
+            raise ServeError(
+                f"Cannot listen on {host} port {port}: {exc.strerror or exc} (pick another with --port)"
+            ) from None
 
 
 def server_env(environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -165,16 +168,19 @@ class Serve:
         check_gguf_file(self.model)
         missing = [m for m in ("uvicorn", "fastapi", "sse_starlette", "pydantic_settings") if not find_spec(m)]
         if missing:
-            raise ServeError(f"llama-cpp-python's server is not installed (no {', '.join(missing)}): "
-                             "pip install 'llama-cpp-python[server]'")
+            raise ServeError(
+                f"llama-cpp-python's server is not installed (no {', '.join(missing)}): "
+                "pip install 'llama-cpp-python[server]'"
+            )
         if self.running:
             raise ServeError("This server is already running")
         env = server_env()
         if self.options.api_key_env:
             key = os.environ.get(self.options.api_key_env, "").strip()
             if not key:
-                raise ServeError(f"${self.options.api_key_env} is not set: put the API key the server should "
-                                 "require in it")
+                raise ServeError(
+                    f"${self.options.api_key_env} is not set: put the API key the server should require in it"
+                )
             env["API_KEY"] = key
         if self.port == 0:
             self.port = free_port(self.options.host)
@@ -186,8 +192,9 @@ class Serve:
             self.log_path = Path(name)
             out = os.fdopen(fd, "wb")
         try:
-            self.process = subprocess.Popen(self.command, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                            stderr=subprocess.STDOUT if out else None)
+            self.process = subprocess.Popen(
+                self.command, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT if out else None
+            )
         except OSError as exc:
             raise ServeError(f"Cannot start the server: {exc.strerror or exc}") from None
         finally:
@@ -210,8 +217,12 @@ class Serve:
         reason = f": {errors[-1].strip()}" if errors else ""
         return ServeError(f"{what}{reason}" + (f"\nLast lines of its log:\n{tail}" if tail else ""))
 
-    def wait_ready(self, timeout_s: float = 120.0, cancel: threading.Event | None = None,
-                   progress: Callable[[float], None] | None = None) -> float:
+    def wait_ready(
+        self,
+        timeout_s: float = 120.0,
+        cancel: threading.Event | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> float:
         """Wait until GET /v1/models answers; return the seconds it took. `progress(elapsed_s)` is called
         while waiting. Raises ServeError (with the log tail) if the server exits or the time runs out."""
         import httpx
@@ -278,8 +289,12 @@ class Serve:
         """An [[endpoints]] entry for config.toml that points edgetui at this server (`host`: as clients see it)."""
         base = f"http://{client_host(host)}:{self.port}/v1" if host else self.url
         q = json.dumps  # a JSON string is a TOML basic string
-        lines = ["[[endpoints]]", f"name = {q(name or socket.gethostname() or 'serve')}", f"base_url = {q(base)}",
-                 f"model = {q(self.model_alias)}"]
+        lines = [
+            "[[endpoints]]",
+            f"name = {q(name or socket.gethostname() or 'serve')}",
+            f"base_url = {q(base)}",
+            f"model = {q(self.model_alias)}",
+        ]
         if self.options.api_key_env:
             lines.append(f"api_key_env = {q(self.options.api_key_env)}")
         return "\n".join(lines)

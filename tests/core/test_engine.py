@@ -46,9 +46,7 @@ def test_length_stop_reason(shared_engine: LlamaEngine) -> None:
 
 def test_cancel_stops_within_one_token(shared_engine: LlamaEngine) -> None:
     cancel = threading.Event()
-    gen = shared_engine.stream_chat(
-        [ChatMessage("user", "Count from 1 to 200.")], SamplerSettings.greedy(300), cancel
-    )
+    gen = shared_engine.stream_chat([ChatMessage("user", "Count from 1 to 200.")], SamplerSettings.greedy(300), cancel)
     seen = 0
     for _ in gen:
         seen += 1
