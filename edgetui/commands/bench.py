@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgetui.commands.common import fail, load_settings, print_json
+from edgetui.commands.common import fail, gpu_layers_arg, load_settings, model_arg, print_json
 
 
 def register(subparsers: Any) -> None:
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from edgetui.core.types import EngineError
 
     try:
-        _, cfg = load_settings()
+        paths, cfg = load_settings()
     except ConfigError as exc:
         return fail(str(exc))
     if getattr(args, "app_overhead", False):
@@ -76,11 +76,11 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc), 2)
     if not tests:
         return fail("nothing to measure: both -p and -n are 0", 2)
-    model = _model_path(args, cfg)
+    model = model_arg(args.bench_model or getattr(args, "model", None), cfg)
     if model is None:
         return fail("no model given and the bundled default model is not installed (`make setup`)")
     threads = getattr(args, "threads", None) or cfg.threads
-    ngl = _gpu_layers(getattr(args, "gpu_layers", None), cfg.n_gpu_layers)
+    ngl = gpu_layers_arg(getattr(args, "gpu_layers", None), cfg.n_gpu_layers)
 
     from edgetui.core.bench import markdown_table, run_bench
 
@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         if progress is not None:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
+    _save(results, cfg.db_path(paths))
     if args.json:
         print_json([r.as_dict() for r in results])
     else:
@@ -109,6 +110,20 @@ def run(args: argparse.Namespace) -> int:
         if results:
             print(f"\n{results[0].engine}, {results[0].model_name} ({results[0].model_path})")
     return 0
+
+
+def _save(results: list[Any], db: Path) -> None:
+    """Keep the results in the sessions database, next to the ones the TUI's benchmark screen shows."""
+    from edgetui.core.store import Store, StoreError
+
+    store = Store.open(db)
+    try:
+        for r in results:
+            store.add_benchmark({**r.as_dict(), "reps": len(r.samples)})
+    except StoreError as exc:
+        print(f"edgetui: results not saved: {exc}", file=sys.stderr)
+    finally:
+        store.close()
 
 
 def _tests(n_prompt: str, n_gen: str) -> list[str]:
@@ -125,28 +140,6 @@ def _ints(text: str, flag: str) -> list[int]:
     if any(v < 0 for v in values):
         raise ValueError(f"{flag} cannot be negative")
     return values
-
-
-def _model_path(args: argparse.Namespace, cfg: Any) -> Path | None:
-    chosen = args.bench_model or getattr(args, "model", None) or cfg.model
-    if chosen:
-        return Path(chosen).expanduser()
-    from edgetui.core.default_model import default_model_path
-
-    return default_model_path()
-
-
-def _gpu_layers(flag: int | None, configured: int) -> int:
-    """-2 (auto) means all layers when llama.cpp was built with a GPU backend, none otherwise."""
-    value = configured if flag is None else flag
-    if value >= -1:
-        return value
-    try:
-        import llama_cpp
-
-        return -1 if llama_cpp.llama_supports_gpu_offload() else 0
-    except Exception:
-        return 0
 
 
 def _print_progress(message: str, done: int, total: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from edgetui.config import Config
@@ -24,3 +25,26 @@ def fail(message: str, code: int = 1) -> int:
     """Print a one-line error for the user (never a traceback) and return the exit code."""
     print(f"edgetui: {message}", file=sys.stderr)
     return code
+
+
+def model_arg(chosen: str | None, config: Config) -> Path | None:
+    """The GGUF file a subcommand works on: its argument, else the configured model, else the bundled default."""
+    chosen = chosen or config.model
+    if chosen:
+        return Path(chosen).expanduser()
+    from edgetui.core.default_model import default_model_path
+
+    return default_model_path()
+
+
+def gpu_layers_arg(flag: int | None, configured: int) -> int:
+    """-2 (auto) means all layers when llama.cpp was built with a GPU backend, none otherwise."""
+    value = configured if flag is None else flag
+    if value >= -1:
+        return value
+    try:
+        import llama_cpp
+
+        return -1 if llama_cpp.llama_supports_gpu_offload() else 0
+    except Exception:
+        return 0

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgetui.commands.common import fail, load_settings
+from edgetui.commands.common import fail, gpu_layers_arg, load_settings, model_arg
 
 
 def register(subparsers: Any) -> None:
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         paths, cfg = load_settings()
     except ConfigError as exc:
         return fail(str(exc))
-    model = _model_path(args, cfg)
+    model = model_arg(args.serve_model or getattr(args, "model", None), cfg)
     if model is None:
         return fail("no model given and the bundled default model is not installed (`make setup`)")
     if args.serve_port < 0 or args.serve_port > 65535:
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         port=args.serve_port,
         n_ctx=getattr(args, "ctx", None) or cfg.n_ctx,
         n_threads=getattr(args, "threads", None) or cfg.threads,
-        n_gpu_layers=_gpu_layers(getattr(args, "gpu_layers", None), cfg.n_gpu_layers),
+        n_gpu_layers=gpu_layers_arg(getattr(args, "gpu_layers", None), cfg.n_gpu_layers),
         api_key_env=args.api_key_env,
     )
     server = Serve(model, options, capture=False)
@@ -135,25 +135,3 @@ def _stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, _interrupt)
     except ValueError:  # not the main thread: whoever runs us handles signals
         pass
-
-
-def _model_path(args: argparse.Namespace, cfg: Any) -> Path | None:
-    chosen = args.serve_model or getattr(args, "model", None) or cfg.model
-    if chosen:
-        return Path(chosen).expanduser()
-    from edgetui.core.default_model import default_model_path
-
-    return default_model_path()
-
-
-def _gpu_layers(flag: int | None, configured: int) -> int:
-    """-2 (auto) means all layers when llama.cpp was built with a GPU backend, none otherwise."""
-    value = configured if flag is None else flag
-    if value >= -1:
-        return value
-    try:
-        import llama_cpp
-
-        return -1 if llama_cpp.llama_supports_gpu_offload() else 0
-    except Exception:
-        return 0

@@ -241,3 +241,14 @@ def test_cli_app_overhead_hook(capsys: pytest.CaptureFixture[str], monkeypatch: 
     monkeypatch.setitem(sys.modules, "edgetui.bench_app", fake)
     assert main(["bench", "--app-overhead", "-n", "64"]) == 0
     assert called and called[0].app_overhead and called[0].n_gen == "64"
+
+
+def test_cli_bench_results_are_kept_in_the_database(default_model, capsys) -> None:
+    from edgetui.cli import main
+    from edgetui.core.store import Store
+    from edgetui.paths import Paths
+
+    assert main(["bench", str(default_model), "-p", "16", "-n", "4", "-r", "1", "-t", "1", "--json"]) == 0
+    capsys.readouterr()
+    store = Store.open(Paths.from_env().db_path)
+    assert {r["test"] for r in store.benchmarks()} == {"pp16", "tg4"}
