@@ -111,6 +111,39 @@ async def key_latencies(app: Any) -> list[float]:
     return keys
 
 
+async def session_memory(model: Path, threads: int, turns: int) -> dict[str, float]:
+    """The app's own RSS growth over a `turns`-turn session (the model and its KV cache are mapped before)."""
+    import psutil
+
+    from edgetui.config import Config
+    from edgetui.core.store import Store
+    from edgetui.core.types import SamplerSettings
+    from edgetui.paths import Paths
+    from edgetui.ui.app import create_app
+
+    app = create_app(
+        Config(n_ctx=16384, n_threads=threads), Paths.from_env().ensure(), store=Store.memory(), model_path=model
+    )
+    app.sampler = SamplerSettings.greedy(max_tokens=12, seed=0)
+    proc = psutil.Process()
+    async with app.run_test(size=SIZE) as pilot:
+        while app.engine.info is None:
+            await pilot.pause(0.05)
+        rss: list[int] = []
+        for i in range(turns + 1):
+            app.chat.query_one("#prompt").text = f"Turn {i}: name a fruit."
+            await pilot.press("enter")
+            await pilot.pause(0.05)
+            while app.chat.generating:
+                await asyncio.sleep(0.02)
+            if i == 0:
+                rss.append(proc.memory_info().rss)  # model mapped, KV cache allocated, first answer shown
+        await pilot.pause(0.5)
+        rss.append(proc.memory_info().rss)
+        app.engine.unload()
+    return {"turns": turns, "rss_after_first_mb": rss[0] / 2**20, "app_growth_mb": (rss[-1] - rss[0]) / 2**20}
+
+
 def startup_s(runs: int = 3) -> float:
     """Seconds from a fresh interpreter to the app's first frame (no model loaded)."""
     code = (
@@ -149,6 +182,7 @@ def run_app_overhead(args: argparse.Namespace) -> int:
     )
     result = asyncio.run(app_runs(model, threads, max(max_tokens, 128), runs, raw))
     raw.close()
+    memory = asyncio.run(session_memory(model, threads, int(getattr(args, "turns", 200) or 200)))
     raw_tps, app_tps = statistics.median(result["raw"]), statistics.median(result["app"])
     keys = sorted(result["key_ms"]) or [0.0]
     report = {
@@ -163,6 +197,8 @@ def run_app_overhead(args: argparse.Namespace) -> int:
         "key_latency_p99_ms": round(keys[min(len(keys) - 1, int(0.99 * len(keys)))], 1),
         "key_presses": len(result["key_ms"]),
         "startup_s": round(startup_s(), 3),
+        "session_turns": memory["turns"],
+        "app_rss_growth_mb": round(memory["app_growth_mb"], 1),
         "raw_runs": [round(x, 1) for x in result["raw"]],
         "app_runs": [round(x, 1) for x in result["app"]],
     }
