@@ -358,3 +358,13 @@ def _handler(hub: FakeHub, role: str) -> type[BaseHTTPRequestHandler]:
                         time.sleep(ahead)
 
     return Handler
+
+
+def use_fake_hub(hub: FakeHub, monkeypatch) -> FakeHub:
+    """Point huggingface_hub (through Hub, which reads HF_ENDPOINT at each call) at the fake Hub."""
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    hub.throttle_bps = 0
+    hub.requests.clear()
+    return hub

@@ -16,7 +16,7 @@ import pytest
 
 from edgetui.core.hub import DownloadCancelled, Hub, HubError, HubOffline
 from edgetui.core.hub_files import HubFile, group_gguf_files, parse_spec, pick_file, quant_from_name
-from tests.hub_server import FakeFile, FakeHub, FakeRepo, fake_gguf
+from tests.hub_server import FakeFile, FakeHub, FakeRepo, fake_gguf, use_fake_hub
 
 SMOL = "edgetui-test/SmolLM2-135M-Instruct-GGUF"
 SPLIT = "edgetui-test/tiny-split-GGUF"
@@ -62,13 +62,7 @@ def fake_hub(default_model: Path) -> Iterator[FakeHub]:
 
 @pytest.fixture
 def hub_env(fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> FakeHub:
-    """Point huggingface_hub (through Hub, which reads HF_ENDPOINT at each call) at the fake Hub."""
-    monkeypatch.setenv("HF_ENDPOINT", fake_hub.url)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    fake_hub.throttle_bps = 0
-    fake_hub.requests.clear()
-    return fake_hub
+    return use_fake_hub(fake_hub, monkeypatch)
 
 
 def _sha256(path: Path) -> str:

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 
 from edgetui.ui.screens.hub_screen import HubScreen
 from tests.core.test_catalog import tiny_model
-from tests.hub_server import FakeFile, FakeHub, FakeRepo, fake_gguf
+from tests.hub_server import FakeFile, FakeHub, FakeRepo, fake_gguf, use_fake_hub
 from tests.ui.fake_engine import FakeEngine
 from tests.ui.helpers import SIZE, wait_for
 from tests.ui.test_catalog_pane import make_app, select, wait_scanned
@@ -39,12 +39,7 @@ def fake_hub() -> Iterator[FakeHub]:
 
 @pytest.fixture
 def hub_env(fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> FakeHub:
-    monkeypatch.setenv("HF_ENDPOINT", fake_hub.url)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    fake_hub.throttle_bps = 0
-    fake_hub.requests.clear()
-    return fake_hub
+    return use_fake_hub(fake_hub, monkeypatch)
 
 
 def hub_status(screen: HubScreen) -> str:
