@@ -92,7 +92,8 @@ def _run_prompt(args: argparse.Namespace, config: Any, model_a: Path, model_b: P
     messages = ([ChatMessage("system", args.system)] if args.system else []) + [ChatMessage("user", args.prompt)]
     live = not args.json and sys.stdout.isatty() and not args.concurrent
     with Compare(model_a, model_b, sampler=_sampler(args, config), load_options=_load_options(config),
-                 concurrent=args.concurrent, on_event=_printer() if live else None) as cmp:  # fmt: skip
+                 concurrent=args.concurrent, on_event=_printer() if live else None,
+                 endpoints=config.endpoints) as cmp:  # fmt: skip
         result = cmp.run(messages)
         if text is not None:
             cmp.measure_quality(text, n_ctx=args.chunk, progress=_progress(args))
@@ -166,9 +167,9 @@ def _speed_table(result: Any) -> str:
     lines = [f"{'':20}{'A':>12}{'B':>12}{'B vs A':>10}"]
     for label, key, k, fmt in rows:
         d = deltas[key]
-        a, b = (d[s] * k if k != 1 else d[s] for s in ("a", "b"))
+        a, b = (fmt.format(d[s] * k if k != 1 else d[s]) if d[s] is not None else "-" for s in ("a", "b"))
         ratio = f"{d['ratio']:.2f}x" if d["ratio"] is not None else "-"
-        lines.append(f"{label:20}{fmt.format(a):>12}{fmt.format(b):>12}{ratio:>10}")
+        lines.append(f"{label:20}{a:>12}{b:>12}{ratio:>10}")
     return "\n".join(lines)  # fmt: skip
 
 
@@ -199,6 +200,10 @@ def _progress(args: argparse.Namespace) -> Any:
 
 
 def _resolve(name: str, paths: Any, config: Any) -> Path:
+    from edgetui.core.openai_stream import REMOTE_PREFIX
+
+    if name.startswith(REMOTE_PREFIX):  # openai:<endpoint>[/<model>], from config.toml's [[endpoints]]
+        return Path(name)
     path = Path(name).expanduser()
     if path.exists() or path.suffix.lower() == ".gguf":
         return path

@@ -6,7 +6,9 @@ when both models fit in RAM together they stay loaded and run one after the othe
 way to time them on a small CPU) or in two threads ("concurrent"); otherwise each side is loaded, run and
 unloaded in turn ("sequential: not enough memory for both"). Agreement is measured on tokens: each answer
 is tokenised with its own model (the vocabularies are checked to be the same) and compared position by
-position, which is meaningful with greedy decoding (`SamplerSettings.greedy()`).
+position, which is meaningful with greedy decoding (`SamplerSettings.greedy()`). A side whose path is a
+`remote_path` (`openai:<endpoint>/<model>`) runs on that configured endpoint through OpenAIEngine: it needs no
+local memory, has no file size or RSS, and gives neither token ids (agreement is then not measured) nor logits.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from edgetui.config import Endpoint
 from edgetui.core.compare_records import (
     Agreement,
     CompareResult,
@@ -29,6 +32,8 @@ from edgetui.core.compare_records import (
 from edgetui.core.engine import LlamaEngine, check_gguf_file
 from edgetui.core.fit import FITS, Resources, estimate_fit, probe_resources, verdict_for
 from edgetui.core.gguf import GGUFError, read_model
+from edgetui.core.openai_engine import OpenAIEngine
+from edgetui.core.openai_stream import REMOTE_PREFIX
 from edgetui.core.quality import Quality
 from edgetui.core.quality_report import QualityReport
 from edgetui.core.types import (
@@ -40,7 +45,7 @@ from edgetui.core.types import (
     StopReason,
 )
 
-__all__ = ["CONCURRENT", "SEQUENTIAL", "SIDES", "SWAP", "Compare", "compare_to_record", "plan_memory"]
+__all__ = ["CONCURRENT", "SEQUENTIAL", "SIDES", "SWAP", "Compare", "compare_to_record", "is_remote", "plan_memory"]
 
 MIB = 1 << 20
 SIDES = ("a", "b")
@@ -48,21 +53,45 @@ SEQUENTIAL, CONCURRENT, SWAP = "sequential", "concurrent", "sequential: not enou
 # on_event(side 'a'|'b', kind, payload): 'loading' {"path": str}, 'loaded' ModelInfo, 'chunk' Chunk,
 # 'finished' SideResult. Called from worker threads in concurrent mode.
 OnEvent = Callable[[str, str, Any], None]
+NO_REMOTE_VOCAB = "agreement needs both vocabularies (remote side)"
+NO_REMOTE_LOGITS = "quality needs logits: a remote endpoint does not give them"
 
 
-def _need(path: Path, options: LoadOptions, resources: Resources, quality: bool) -> tuple[int, int, str]:
-    """(RAM bytes, VRAM bytes, method) one model needs at options.n_ctx."""
+def is_remote(path: str | Path) -> bool:
+    """True for a `remote_path` (`openai:<endpoint>/<model>` or `openai:<endpoint>`)."""
+    return str(path).startswith(REMOTE_PREFIX)
+
+
+def _endpoint_of(path: str, endpoints: Sequence[Endpoint]) -> Endpoint:
+    rest = path[len(REMOTE_PREFIX) :]
+    name = rest.split("/", 1)[0]
+    found = next((ep for ep in endpoints if ep.name == name), None)
+    if found is None:
+        known = ", ".join(ep.name for ep in endpoints) or "none configured"
+        raise EngineError(f"no endpoint named {name!r} for {path}: add it to config.toml's [[endpoints]] ({known})")
+    return found
+
+
+def _need(path: Path | str, options: LoadOptions, resources: Resources, quality: bool) -> tuple[int, int, str]:
+    """(RAM bytes, VRAM bytes, method) one model needs at options.n_ctx; a remote model needs none here."""
+    if is_remote(path):
+        return 0, 0, "remote endpoint"
     try:
-        header = read_model(path)
+        header = read_model(Path(path))
         est = estimate_fit(header, options.n_ctx, options.n_gpu_layers, resources,
                            n_ubatch=min(options.n_batch, options.n_ctx))  # fmt: skip
         ram, vram, vocab, method = est.ram_needed, est.vram_needed, header.vocab_size, "fit estimate"
     except (GGUFError, OSError, ValueError):  # a header the reader refuses: the file size and a margin
-        size = path.stat().st_size if path.is_file() else 0
+        size = Path(path).stat().st_size if Path(path).is_file() else 0
         ram, vram, vocab, method = int(size * 1.1) + 64 * MIB, 0, 0, "file size + 10%"
     if quality:  # llama.cpp's output buffer for a full batch, and the numpy copies of half a chunk's logits
         ram += vocab * 4 * (min(options.n_batch, options.n_ctx) + 4 * (options.n_ctx // 2))
     return ram, vram, method
+
+
+def _as_path(path: str | Path) -> Path | str:
+    """A local path as a Path (with ~ expanded); a remote path stays text (Path would fold its '//')."""
+    return str(path) if is_remote(path) else Path(path).expanduser()
 
 
 def plan_memory(path_a: str | Path, path_b: str | Path, options: LoadOptions, available_bytes: int | None = None,
@@ -71,8 +100,10 @@ def plan_memory(path_a: str | Path, path_b: str | Path, options: LoadOptions, av
     res = probe_resources()
     if available_bytes is not None:
         res = replace(res, ram_available=int(available_bytes), ram_total=max(int(available_bytes), res.ram_total))
-    ra, va, method = _need(Path(path_a), options, res, quality)
-    rb, vb, _ = _need(Path(path_b), options, res, quality)
+    ra, va, method = _need(_as_path(path_a), options, res, quality)
+    rb, vb, method_b = _need(_as_path(path_b), options, res, quality)
+    if method == "remote endpoint":
+        method = method_b
     both = verdict_for(ra + rb, res.ram_available) == FITS
     if va + vb:
         both = both and verdict_for(va + vb, res.vram_free) == FITS
@@ -131,14 +162,21 @@ class Compare:
         concurrent: bool = False,
         available_bytes: int | None = None,
         on_event: OnEvent | None = None,
+        endpoints: Sequence[Endpoint] = (),
     ) -> None:
-        self.paths = {"a": Path(path_a).expanduser(), "b": Path(path_b).expanduser()}
-        for p in self.paths.values():
-            check_gguf_file(p)
+        self.paths = {"a": Path(_as_path(path_a)), "b": Path(_as_path(path_b))}
+        self.remote = {s: is_remote(path) for s, path in zip(SIDES, (path_a, path_b), strict=True)}
+        self.engines: dict[str, LlamaEngine | OpenAIEngine] = {}
+        for side, p in self.paths.items():
+            if self.remote[side]:
+                self.engines[side] = OpenAIEngine(_endpoint_of(str(p), endpoints))
+            else:
+                check_gguf_file(p)
+                self.engines[side] = LlamaEngine()
         self.sampler = sampler or SamplerSettings.greedy()
         self.options = load_options or LoadOptions()
         self.on_event = on_event or (lambda side, kind, payload: None)
-        self.memory = plan_memory(self.paths["a"], self.paths["b"], self.options, available_bytes)
+        self.memory = plan_memory(str(self.paths["a"]), str(self.paths["b"]), self.options, available_bytes)
         self.notes: list[str] = []
         if not self.memory.both_fit:
             self.mode = SWAP
@@ -146,7 +184,6 @@ class Compare:
                 self.notes.append("concurrent run not possible: " + self.memory.reason)
         else:
             self.mode = CONCURRENT if concurrent else SEQUENTIAL
-        self.engines = {s: LlamaEngine() for s in SIDES}
         self.histories: dict[str, list[ChatMessage]] = {s: [] for s in SIDES}
         self.vocab: dict[str, str] = {}
         self.turns = 0
@@ -205,7 +242,9 @@ class Compare:
         failed = any(r.stats.error for r in (a, b))
         notes = list(self.notes)
         agreement = None
-        if a.vocab and b.vocab and a.vocab != b.vocab:
+        if any(self.remote.values()):
+            notes.append(NO_REMOTE_VOCAB)
+        elif a.vocab and b.vocab and a.vocab != b.vocab:
             notes.append("A and B do not share a vocabulary: token agreement is not measured")
         elif not cancelled:
             agreement = Agreement.of(a, b, greedy=sampler.temperature <= 0 or sampler.top_k == 1)
@@ -227,7 +266,13 @@ class Compare:
         if engine.info is not None:
             return False
         self.on_event(side, "loading", {"path": str(self.paths[side])})
-        info = engine.load(self.paths[side], self.options)
+        path: Path | str = self.paths[side]
+        if isinstance(engine, OpenAIEngine) and "/" not in str(path):  # `openai:<name>`: the endpoint's model
+            path = ""
+        info = engine.load(path, self.options)
+        if not isinstance(engine, LlamaEngine):  # remote: no vocabulary to read, nothing to warm up here
+            self.on_event(side, "loaded", info)
+            return True
         with engine.lock:
             if side not in self.vocab:
                 self.vocab[side] = _vocab_fingerprint(engine)
@@ -244,8 +289,11 @@ class Compare:
         for chunk in gen:
             self.on_event(side, "chunk", chunk)
         text = gen.text
-        with engine.lock:
-            ids, offsets = _tokens_and_offsets(engine, text)
+        ids: list[int] = []
+        offsets: list[int] = []
+        if isinstance(engine, LlamaEngine):
+            with engine.lock:
+                ids, offsets = _tokens_and_offsets(engine, text)
         result = SideResult(side, str(self.paths[side]), info.name, info.quant, text,
                             SpeedRecord.build(info, gen.stats, loaded_now), gen.stats, ids, offsets,
                             self.vocab.get(side, ""))  # fmt: skip
@@ -263,7 +311,9 @@ class Compare:
                         progress: Callable[[int, int], None] | None = None) -> QualityReport:  # fmt: skip
         """KL divergence etc. of B against A on `text` (quality.py); reuses the loaded engines when both fit.
 
-        The report is also attached to the last turn's result, if there is one."""
+        The report is also attached to the last turn's result, if there is one. Both sides must be local."""
+        if any(self.remote.values()):
+            raise EngineError(NO_REMOTE_LOGITS)
         if self.mode == SWAP:
             q = Quality(
                 self.paths["a"],
@@ -279,7 +329,9 @@ class Compare:
             for side in SIDES:
                 self._ensure_loaded(side)
             q = Quality(self.paths["a"], self.paths["b"], n_ctx=n_ctx)
-            report = q.run(text, cancel=cancel, progress=progress, engines=(self.engines["a"], self.engines["b"]))
+            engines = (self.engines["a"], self.engines["b"])
+            assert isinstance(engines[0], LlamaEngine) and isinstance(engines[1], LlamaEngine)
+            report = q.run(text, cancel=cancel, progress=progress, engines=engines)
         if self.last is not None:
             self.last.quality = report
         return report

@@ -8,6 +8,8 @@ from typing import Any
 from edgetui.core.quality_report import QualityReport
 from edgetui.core.types import ChatMessage, GenerationStats, ModelInfo, SamplerSettings
 
+# figures a remote side does not have (no local file or process): None in CompareResult.deltas, shown as "–"
+LOCAL_ONLY_FIELDS = ("file_size_bytes", "bits_per_weight", "rss_delta_bytes")
 SPEED_FIELDS = ("file_size_bytes", "bits_per_weight", "load_s", "rss_delta_bytes", "ttft_s", "prompt_tps",
                 "gen_tps", "gen_tokens")  # fmt: skip
 
@@ -47,14 +49,19 @@ class SpeedRecord:
     gen_tps: float = 0.0
     gen_tokens: int = 0
     total_s: float = 0.0
+    remote: bool = False  # a remote endpoint: LOCAL_ONLY_FIELDS stay 0 and mean "not known"
 
     @classmethod
     def build(cls, info: ModelInfo, stats: GenerationStats, loaded_this_turn: bool) -> SpeedRecord:
-        size = info.path.stat().st_size if info.path.is_file() else info.size_bytes
-        bpw = info.size_bytes * 8 / info.n_params if info.n_params else 0.0
+        """From the engine's ModelInfo and the answer's stats; a remote model has no file: size, bpw, RSS 0."""
+        if info.backend == "remote":
+            size, bpw = 0, 0.0
+        else:
+            size = info.path.stat().st_size if info.path.is_file() else info.size_bytes
+            bpw = info.size_bytes * 8 / info.n_params if info.n_params else 0.0
         return cls(size, round(bpw, 3), info.n_params, info.load_s, info.rss_delta_bytes, loaded_this_turn,
                    stats.ttft_s, stats.prompt_tokens, stats.prompt_eval_tokens, stats.prompt_tps, stats.gen_tps,
-                   stats.gen_tokens, stats.total_s)  # fmt: skip
+                   stats.gen_tokens, stats.total_s, info.backend == "remote")  # fmt: skip
 
 
 @dataclass
@@ -126,11 +133,16 @@ class CompareResult:
 
     @property
     def deltas(self) -> dict[str, dict[str, float | None]]:
-        """B vs A for each speed figure: {"a", "b", "diff" (b - a), "ratio" (b / a, None when a is 0)}."""
+        """B vs A for each speed figure: {"a", "b", "diff" (b - a), "ratio" (b / a, None when a is 0)};
+        a remote side's LOCAL_ONLY_FIELDS are None (and so are their diff and ratio)."""
         out: dict[str, dict[str, float | None]] = {}
         for name in SPEED_FIELDS:
-            va, vb = getattr(self.a.speed, name), getattr(self.b.speed, name)
-            out[name] = {"a": va, "b": vb, "diff": vb - va, "ratio": (vb / va) if va else None}
+            va, vb = (None if s.remote and name in LOCAL_ONLY_FIELDS else getattr(s, name)
+                      for s in (self.a.speed, self.b.speed))  # fmt: skip
+            if va is None or vb is None:
+                out[name] = {"a": va, "b": vb, "diff": None, "ratio": None}
+            else:
+                out[name] = {"a": va, "b": vb, "diff": vb - va, "ratio": (vb / va) if va else None}
         return out
 
     def to_dict(self) -> dict[str, Any]:

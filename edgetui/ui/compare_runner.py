@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgetui.config import Endpoint
 from edgetui.core.compare import SIDES, Compare, compare_to_record
 from edgetui.core.quality import QualityCancelled
 from edgetui.core.store import StoreError
@@ -39,6 +40,7 @@ class CompareJob:
     compare: Compare | None = None  # the one in use, or None to build one
     restored: tuple[dict[str, list[ChatMessage]], int] | None = None  # histories and turns of a saved session
     quality_ctx: int = 512
+    endpoints: tuple[Endpoint, ...] = ()  # the configured remote endpoints a side may name (openai:<name>/...)
 
     @property
     def name(self) -> str:
@@ -95,7 +97,8 @@ class CompareRunner:
         cmp = job.compare
         if cmp is None:
             cmp = Compare(job.path_a, job.path_b, sampler=job.sampler, load_options=job.options,
-                          concurrent=job.concurrent, available_bytes=job.available_bytes, on_event=sink)  # fmt: skip
+                          concurrent=job.concurrent, available_bytes=job.available_bytes, on_event=sink,
+                          endpoints=job.endpoints)  # fmt: skip
             if job.restored is not None:
                 histories, turns = job.restored
                 cmp.histories, cmp.turns = {s: list(h) for s, h in histories.items()}, turns

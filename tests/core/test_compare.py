@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 
 from edgetui.cli import main
+from edgetui.config import Endpoint
 from edgetui.core.compare import CONCURRENT, SEQUENTIAL, SWAP, Compare, plan_memory
 from edgetui.core.compare_records import Agreement, SideResult, SpeedRecord, compare_to_record
+from edgetui.core.openai_stream import remote_path
 from edgetui.core.types import ChatMessage, EngineError, GenerationStats, LoadOptions, SamplerSettings
 from tests.core.test_quality import N_CTX, TEXT
+from tests.fake_openai_server import FakeOpenAIServer
 
 PROMPT = [ChatMessage("user", "Name three colours.")]
 OPTIONS = LoadOptions(n_ctx=512, n_threads=2)
@@ -128,6 +131,39 @@ def test_cancel_skips_b_and_keeps_history(default_model: Path) -> None:
         assert cmp.histories == {"a": [], "b": []} and cmp.engines["b"].info is None
 
 
+@pytest.mark.engine
+def test_a_local_model_against_a_remote_endpoint(default_model: Path) -> None:
+    events = Events()
+    with FakeOpenAIServer(mode="llama") as server:
+        endpoint = Endpoint(name="fake", base_url=f"{server.url}/v1", model="fake-model")
+        b_path = remote_path("fake", "fake-model")
+        with Compare(default_model, b_path, sampler=SamplerSettings.greedy(max_tokens=8), load_options=OPTIONS,
+                     on_event=events, endpoints=(endpoint,)) as cmp:  # fmt: skip
+            assert cmp.memory.both_fit and cmp.memory.need_b == 0 and cmp.memory.need_a > 0
+            r = cmp.run(PROMPT)
+            assert r.a.answer.strip() and r.b.answer == "Hello, world!" == events.text("b")
+            assert events.kinds("b")[:2] == ["loading", "loaded"] and events.kinds("b")[-1] == "finished"
+            assert r.a.token_ids and not r.b.token_ids and r.b.vocab == ""
+            assert r.agreement is None and "agreement needs both vocabularies (remote side)" in r.notes
+            sb = r.b.speed  # from the server's timings, through the client
+            assert sb.gen_tps > 0 and sb.prompt_tps == 500.0 and sb.gen_tokens == 4 and sb.ttft_s > 0
+            assert sb.file_size_bytes == 0 and sb.bits_per_weight == 0 and sb.rss_delta_bytes == 0
+            assert r.a.speed.file_size_bytes == default_model.stat().st_size
+            assert r.deltas["gen_tps"]["b"] == sb.gen_tps and r.deltas["file_size_bytes"]["b"] is None
+            rss = r.deltas["rss_delta_bytes"]
+            assert rss["b"] is None and rss["diff"] is None and rss["ratio"] is None
+            assert sb.remote and not r.a.speed.remote
+            chats = [q for q in server.requests if q.path == "/v1/chat/completions"]
+            assert chats[-1].body["model"] == "fake-model" and chats[-1].body["temperature"] == 0
+            r2 = cmp.follow_up("And three animals?")
+            assert r2.turn == 2 and [m.role for m in cmp.histories["b"]] == ["user", "assistant"] * 2
+            with pytest.raises(EngineError, match="quality needs logits: a remote endpoint does not give them"):
+                cmp.measure_quality(TEXT, n_ctx=N_CTX)
+            assert json.loads(json.dumps(r2.to_dict()))["b"]["path"] == str(b_path)
+    with pytest.raises(EngineError, match="no endpoint named 'nowhere'"):
+        Compare(default_model, remote_path("nowhere", "m"), endpoints=(endpoint,))
+
+
 def test_memory_plan_uses_the_fit_estimate(default_model: Path) -> None:
     plan = plan_memory(default_model, default_model, OPTIONS, available_bytes=64 << 30)
     assert plan.both_fit and plan.method == "fit estimate"
@@ -189,3 +225,16 @@ def test_cli_compare_errors(default_model: Path, tmp_path: Path, capsys: pytest.
     assert err.startswith("edgetui: ") and "not found" in err and "Traceback" not in err
     assert main(["compare", str(default_model), str(default_model), "--text", str(tmp_path / "none.txt")]) == 1
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_cli_compares_a_local_model_with_a_configured_endpoint(default_model: Path, edgetui_home: Path, capsys) -> None:
+    from edgetui.cli import main
+
+    with FakeOpenAIServer(mode="llama") as server:
+        (edgetui_home / "config.toml").write_text(
+            f'[[endpoints]]\nname = "fake"\nbase_url = "{server.url}/v1"\nmodel = "fake-model"\n'
+        )
+        code = main(["compare", str(default_model), "openai:fake/fake-model", "--prompt", "Hi", "--max-tokens", "6"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Hello, world!" in out and "generation tok/s" in out

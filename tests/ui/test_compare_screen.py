@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from edgetui.config import Endpoint
 from edgetui.core.compare import CONCURRENT, SWAP, compare_to_record
 from edgetui.core.types import LoadOptions, StopReason
 from edgetui.ui.compare_messages import CompareTurnDone
@@ -15,6 +16,7 @@ from edgetui.ui.screens.model_picker import ModelPicker
 from edgetui.ui.widgets.compare_column import divergence_text
 from tests.core.test_compare_export import result as made_up_result
 from tests.core.test_quality import TEXT
+from tests.fake_openai_server import FakeOpenAIServer
 from tests.ui.fake_engine import FakeEngine
 from tests.ui.helpers import SIZE, make_app, wait_for
 
@@ -214,6 +216,37 @@ async def test_defaults_are_the_chat_model_and_a_sibling_quantization(
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is screen and screen.paths["a"] == default_model
+
+
+@pytest.mark.engine
+async def test_a_remote_endpoint_is_offered_and_compared_as_b(default_model: Path) -> None:
+    with FakeOpenAIServer() as server:
+        endpoint = Endpoint(name="fake", base_url=f"{server.url}/v1", model="fake-model")
+        app = make_app(FakeEngine(), model=None, endpoints=(endpoint,))
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_compare(pilot, app, path_a=default_model, path_b=default_model, max_tokens=4,
+                                        load_options=OPTIONS)  # fmt: skip
+            await press_outside_prompt(pilot, screen, "b")
+            picker = app.screen
+            assert isinstance(picker, ModelPicker)
+            await wait_for(pilot, lambda: any(c.remote for c in picker.rows.values()))
+            key, row = next((k, c) for k, c in picker.rows.items() if c.remote)
+            assert row.name == "fake/fake-model" and row.source == "remote"
+            table = picker.query_one("#picker-table")
+            table.focus()
+            table.move_cursor(row=table.get_row_index(key))
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.screen is screen)
+            assert str(screen.paths["b"]) == "openai:fake/fake-model"
+            await run_prompt(pilot, screen, "Say hi.")
+            r = screen.last
+            assert r.b.answer == "Hello, world!" and r.a.answer and r.agreement is None
+            assert "agreement needs both vocabularies" in text_of(screen, "#cmp-notes")
+            # quality needs logits: a clear message, no traceback
+            await press_outside_prompt(pilot, screen, "q")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: not screen.busy and "logits" in text_of(screen, "#cmp-status"))
+            assert "a remote endpoint does not give them" in text_of(screen, "#cmp-status")
 
 
 async def test_divergence_is_marked_and_a_saved_session_reopens(tmp_path: Path) -> None:

@@ -156,9 +156,10 @@ class CompareScreen(CompareActions, Screen[None]):
         """What a worker needs, read on the UI thread."""
         pa, pb = self.paths["a"], self.paths["b"]
         assert pa is not None and pb is not None
+        endpoints = tuple(getattr(getattr(self.app, "config", None), "endpoints", ()) or ())
         return CompareJob(pa, pb, self._sampler(), self._options(), self.app.store,  # type: ignore[attr-defined]
                           self.concurrent, self.available_bytes, self.session_id, self.compare, self._restored,
-                          self.quality_ctx)  # fmt: skip
+                          self.quality_ctx, endpoints)  # fmt: skip
 
     def _begin(self, kind: str) -> tuple[int, threading.Event]:
         self._run_id += 1

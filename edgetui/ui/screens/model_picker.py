@@ -1,4 +1,4 @@
-"""A modal to choose model A or B for a comparison: the GGUF files found on this machine, or a typed path."""
+"""A modal to choose model A or B for a comparison: the GGUF files found here, the remote endpoints, a typed path."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, Static
 
+from edgetui.core.openai_stream import REMOTE_PREFIX, remote_path
 from edgetui.core.types import EngineError
 
 _QUANT_SUFFIX = re.compile(r"[._-](I?Q\d[\w]*|F16|BF16|F32|FP16)$", re.IGNORECASE)
@@ -33,8 +34,12 @@ class Candidate:
     group: str = ""
 
     @property
+    def remote(self) -> bool:
+        return str(self.path).startswith(REMOTE_PREFIX)
+
+    @property
     def real(self) -> str:
-        return os.path.realpath(self.path)
+        return str(self.path) if self.remote else os.path.realpath(self.path)
 
 
 def styles_dir() -> Path:
@@ -51,7 +56,16 @@ def _base_group(path: Path) -> str:
 
 
 def find_candidates(paths: Any, config: Any) -> list[Candidate]:
-    """Every readable GGUF model: the catalog when it is available, else the models dir and the default model."""
+    """Every readable GGUF model (see _local_candidates), then each configured endpoint's model (remote_path)."""
+    out = _local_candidates(paths, config)
+    for ep in getattr(config, "endpoints", ()) or ():
+        label = f"{ep.name}/{ep.model}" if ep.model else f"{ep.name} (its first model)"
+        out.append(Candidate(remote_path(ep.name, ep.model), label, source="remote", group=f"remote:{ep.name}"))
+    return out
+
+
+def _local_candidates(paths: Any, config: Any) -> list[Candidate]:
+    """The catalog when it is available, else the models dir and the default model."""
     try:
         from edgetui.core.catalog import Catalog
 
@@ -91,7 +105,11 @@ def sibling_of(path: Path, candidates: list[Candidate]) -> Path | None:
     me = next((c for c in candidates if c.real == real), None)
     groups = {me.group} if me is not None else set()
     groups.add(_base_group(Path(path)))
-    same = [c for c in candidates if c.real != real and (c.group in groups or _base_group(c.path) in groups)]
+    same = [
+        c
+        for c in candidates
+        if not c.remote and c.real != real and (c.group in groups or _base_group(c.path) in groups)
+    ]
     if not same:
         return None
     return max(same, key=lambda c: (c.bits, c.size)).path
@@ -115,7 +133,8 @@ class ModelPicker(ModalScreen[Path | None]):
             yield Label(f"Model {self.side.upper()}", classes="dialog-title")
             table: DataTable[str] = DataTable(id="picker-table", cursor_type="row", zebra_stripes=True)
             yield table
-            yield Input(str(self.current or ""), placeholder="or type the path of a .gguf file", id="picker-path")
+            hint = "or type the path of a .gguf file (or openai:<endpoint>/<model>)"
+            yield Input(str(self.current or ""), placeholder=hint, id="picker-path")
             yield Static("", id="picker-error", classes="-warn")
             yield Label("Enter chooses · Tab: list / path · Esc cancels", classes="dialog-hint")
 
@@ -143,8 +162,8 @@ class ModelPicker(ModalScreen[Path | None]):
         table.clear()
         self.rows = {str(i): c for i, c in enumerate(candidates)}
         for key, c in self.rows.items():
-            table.add_row(c.name, c.quant, human_bytes(c.size), c.source, key=key)
-            if self.current is not None and c.real == os.path.realpath(self.current):
+            table.add_row(c.name, c.quant, "–" if c.remote else human_bytes(c.size), c.source, key=key)
+            if self.current is not None and c.real == Candidate(self.current, "").real:
                 table.move_cursor(row=table.row_count - 1)
         note = "" if candidates else "No GGUF files found: type a path below."
         self.query_one("#picker-error", Static).update(note)
@@ -159,14 +178,16 @@ class ModelPicker(ModalScreen[Path | None]):
     @on(Input.Submitted, "#picker-path")
     def _typed(self, event: Input.Submitted) -> None:
         event.stop()
-        if event.value.strip():
-            self._choose(Path(event.value.strip()).expanduser())
+        value = event.value.strip()
+        if value:
+            self._choose(Path(value) if value.startswith(REMOTE_PREFIX) else Path(value).expanduser())
 
     def _choose(self, path: Path) -> None:
         from edgetui.core.engine import check_gguf_file
 
         try:
-            check_gguf_file(path)
+            if not str(path).startswith(REMOTE_PREFIX):  # a remote model is checked when Compare loads it
+                check_gguf_file(path)
         except EngineError as exc:
             self.query_one("#picker-error", Static).update(str(exc))
             return
