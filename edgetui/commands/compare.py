@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgetui.commands.common import fail, load_settings, print_json
+from edgetui.commands.common import fail, find_model, load_settings, print_json
 from edgetui.core.compare_records import compare_to_record  # noqa: F401  (re-exported for saving results later)
 
 
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return fail(str(exc))
     try:
-        model_a, model_b = (_resolve(name, paths, config) for name in (args.model_a, args.model_b))
+        model_a, model_b = (find_model(name, paths, config) for name in (args.model_a, args.model_b))
         text = _read_text(args.text) if args.text else None
     except ValueError as exc:
         return fail(str(exc))
@@ -197,24 +197,6 @@ def _progress(args: argparse.Namespace) -> Any:
         sys.stderr.flush()
 
     return show
-
-
-def _resolve(name: str, paths: Any, config: Any) -> Path:
-    from edgetui.core.openai_stream import REMOTE_PREFIX
-
-    if name.startswith(REMOTE_PREFIX):  # openai:<endpoint>[/<model>], from config.toml's [[endpoints]]
-        return Path(name)
-    path = Path(name).expanduser()
-    if path.exists() or path.suffix.lower() == ".gguf":
-        return path
-    from edgetui.core.catalog import Catalog
-
-    catalog = Catalog(paths, config)
-    catalog.scan()
-    entry = catalog.find(name)
-    if entry is None:
-        raise ValueError(f"no model file or catalog entry named {name!r} (`edgetui models` lists them)")
-    return entry.path
 
 
 def _read_text(name: str) -> str:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from edgetui.commands.common import fail, load_settings, print_json
+from edgetui.commands.common import fail, find_model, load_settings, print_json
 
 
 def register(subparsers: Any) -> None:
@@ -39,22 +38,10 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     if config.n_ctx <= 0:
         return fail(f"--ctx must be a positive number of tokens, got {config.n_ctx}")
-    path = Path(args.model).expanduser()
     try:
-        if path.exists() or path.is_symlink() or path.suffix.lower() == ".gguf":
-            header = read_model(path)
-        else:
-            from edgetui.core.catalog import Catalog
-
-            catalog = Catalog(paths, config)
-            catalog.scan()
-            entry = catalog.find(args.model)
-            if entry is None:
-                return fail(f"no model file or catalog entry named {args.model!r} (`edgetui models` lists them)")
-            if entry.header is None:
-                return fail(entry.error)
-            header, path = entry.header, entry.path
-    except GGUFError as exc:
+        path = find_model(args.model, paths, config)
+        header = read_model(path)
+    except (ValueError, GGUFError) as exc:  # GGUFError is a ValueError with the reason for the user
         return fail(str(exc))
     resources = probe_resources()
     est = estimate_fit(header, config.n_ctx, config.n_gpu_layers, resources, kv_type=args.kv_type)

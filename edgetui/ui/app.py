@@ -295,6 +295,7 @@ class EdgeApp(ModelLoading, App[None]):
 
             rate = self.token_rate
             now = time.perf_counter()
+            rate.tick(now)  # a stall shows in the sparkline even when no token arrives
             gauges.show_rate(rate.rate(now), rate.smoothed_at(now), list(rate.history))
 
     def token_rate_start(self) -> None:
@@ -307,6 +308,7 @@ class EdgeApp(ModelLoading, App[None]):
 
     def generation_finished(self, stats: GenerationStats) -> None:
         self.gauges.show_last(stats)
+        self.gauges.show_rate(0.0, self.token_rate.average, list(self.token_rate.history))
         if self._exit_when_saved:
             self.exit()
 

@@ -6,19 +6,7 @@ from typing import Any
 
 from textual.message import Message
 
-from edgetui.core.types import GenerationStats, ModelInfo
-
-
-class ModelLoadStarted(Message):
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self.path = path
-
-
-class ModelLoaded(Message):
-    def __init__(self, info: ModelInfo) -> None:
-        super().__init__()
-        self.info = info
+from edgetui.core.types import GenerationStats
 
 
 class ModelLoadFailed(Message):

@@ -16,7 +16,7 @@ from edgetui.core.gguf import GGUFHeader
 from edgetui.core.openai_engine import REMOTE_PREFIX
 from edgetui.core.types import EngineError, LoadOptions
 from edgetui.ui.catalog_messages import LoadNeedsConfirm, ModelReady
-from edgetui.ui.messages import ModelLoadFailed, ModelLoadStarted
+from edgetui.ui.messages import ModelLoadFailed
 from edgetui.ui.widgets.catalog_pane import CatalogPane, RemoteRow
 
 if TYPE_CHECKING:
@@ -191,7 +191,6 @@ class ModelLoading(_Base):
     # -- the worker: thin wrappers over the core calls ---------------------------------------------------
     @work(thread=True, exclusive=True, group="load")
     def _load_model(self, path: Path, confirmed: bool) -> None:
-        self.post_message(ModelLoadStarted(str(path)))
         try:
             ready = (
                 self._open_remote(path) if str(path).startswith(REMOTE_PREFIX) else self._open_local(path, confirmed)
