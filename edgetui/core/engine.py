@@ -13,6 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from edgetui.core.llama_thread import LlamaThread
 from edgetui.core.quantize import ftype_name
+from edgetui.core.token_stream import TokenStream
 from edgetui.core.types import (
     ChatMessage,
     Chunk,
@@ -327,45 +328,51 @@ class LlamaEngine:
         cancel: threading.Event,
         stats: GenerationStats,
     ) -> Iterator[Chunk]:
+        """Tokens from `Llama.generate` (what `create_completion` streams, less its per-token re-detokenizing)."""
         import llama_cpp
 
         seed = sampler.seed if sampler.seed >= 0 else int.from_bytes(os.urandom(4), "little") >> 1
         ctx = llm._ctx.ctx
         llama_cpp.llama_perf_context_reset(ctx)
         t0 = time.perf_counter()
-        t_first = t_last = 0.0
-        n_chunks = 0
-        finish: str | None = None
-        it = llm.create_completion(
-            prompt=tokens,
-            stream=True,
-            stop=stop,
-            stopping_criteria=criteria,
-            max_tokens=max_tokens,
-            temperature=sampler.temperature,
-            top_p=sampler.top_p,
+        marks: list[float] = []  # when each chunk was yielded
+
+        def chunk(text: str) -> Chunk:
+            marks.append(time.perf_counter())
+            return Chunk(text, marks[-1])
+
+        is_eog, vocab = llama_cpp.llama_vocab_is_eog, llm._model.vocab
+        stream = TokenStream.for_llama(llm, stop)
+        stats.stop_reason = StopReason.EOS
+        n_gen = 0
+        llm.set_seed(seed)
+        it = llm.generate(
+            tokens,
             top_k=sampler.top_k,
+            top_p=sampler.top_p,
             min_p=sampler.min_p,
+            temp=sampler.temperature,
             repeat_penalty=sampler.repeat_penalty,
-            seed=seed,
+            stopping_criteria=criteria,
         )
         try:
-            for part in it:
-                choice = part["choices"][0]
-                text = choice.get("text") or ""
-                finish = choice.get("finish_reason") or finish
+            for token in it:  # ends by itself only when `criteria` says so
+                if is_eog(vocab, token):
+                    break
+                n_gen += 1
+                text = stream.feed(token)
+                if n_gen >= max_tokens and not stream.stopped:
+                    stats.stop_reason = StopReason.LENGTH
+                    text += stream.flush()
                 if text:
-                    now = time.perf_counter()
-                    if not t_first:
-                        t_first = now
-                    t_last = now
-                    n_chunks += 1
-                    yield Chunk(text, now)
+                    yield chunk(text)
+                if stream.stopped or stats.stop_reason is StopReason.LENGTH:
+                    break
                 if cancel.is_set():
                     stats.stop_reason = StopReason.CANCELLED
                     break
-            else:
-                stats.stop_reason = StopReason.LENGTH if finish == "length" else StopReason.EOS
+            if stats.stop_reason is StopReason.EOS and (text := stream.flush()):
+                yield chunk(text)
         except GeneratorExit:
             stats.stop_reason = StopReason.CANCELLED
             raise
@@ -377,12 +384,12 @@ class LlamaEngine:
             end = time.perf_counter()
             perf = llama_cpp.llama_perf_context(ctx)
             stats.total_s = end - t0
-            stats.ttft_s = (t_first - t0) if t_first else stats.total_s
+            stats.ttft_s = (marks[0] - t0) if marks else stats.total_s
             stats.prompt_eval_tokens = int(perf.n_p_eval)
             stats.prompt_tps = perf.n_p_eval / (perf.t_p_eval_ms / 1000) if perf.t_p_eval_ms > 0 else 0.0
-            stats.gen_tokens = max(int(perf.n_eval), n_chunks)
-            gen_span = t_last - t_first
-            stats.gen_tps = (n_chunks - 1) / gen_span if n_chunks > 1 and gen_span > 0 else 0.0
+            stats.gen_tokens = max(int(perf.n_eval), len(marks))
+            gen_span = marks[-1] - marks[0] if marks else 0.0
+            stats.gen_tps = (len(marks) - 1) / gen_span if gen_span > 0 else 0.0
             stats.engine_timings = {
                 "n_p_eval": int(perf.n_p_eval),
                 "t_p_eval_ms": float(perf.t_p_eval_ms),
@@ -390,5 +397,5 @@ class LlamaEngine:
                 "t_eval_ms": float(perf.t_eval_ms),
                 "eval_tps": perf.n_eval / (perf.t_eval_ms / 1000) if perf.t_eval_ms > 0 else 0.0,
             }
-            if not n_chunks and stats.stop_reason is StopReason.EOS:
+            if not marks and stats.stop_reason is StopReason.EOS:
                 stats.note = "The model ended its answer at once, without any text."
