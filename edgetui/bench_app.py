@@ -34,6 +34,15 @@ def raw_run(llm: Any, messages: list[dict[str, str]], max_tokens: int) -> dict[s
     return {"tokens": len(times), "tps": (len(times) - 1) / span if span > 0 else 0.0}
 
 
+def engine_run(engine: Any, sampler: Any) -> float:
+    """The app's engine without the UI (same loaded model and sampler): what the UI costs is app / engine."""
+    from edgetui.core.types import ChatMessage
+
+    gen = engine.stream_chat([ChatMessage("user", PROMPT)], sampler)
+    gen.run()
+    return gen.stats.gen_tps
+
+
 async def app_runs(model: Path, threads: int, max_tokens: int, runs: int, raw: Any) -> dict[str, Any]:
     """Alternate raw and app runs in one process; the app is the real one, driven by Textual's test driver."""
     from edgetui.config import Config
@@ -63,7 +72,7 @@ async def app_runs(model: Path, threads: int, max_tokens: int, runs: int, raw: A
         done(gen_stats)
 
     app.generation_finished = keep  # type: ignore[method-assign]
-    result: dict[str, Any] = {"raw": [], "app": [], "shown": [], "updates_per_s": [], "key_ms": []}
+    result: dict[str, Any] = {"raw": [], "engine": [], "app": [], "shown": [], "updates_per_s": [], "key_ms": []}
     async with app.run_test(size=SIZE) as pilot:
         while app.engine.info is None:
             await pilot.pause(0.05)
@@ -75,6 +84,7 @@ async def app_runs(model: Path, threads: int, max_tokens: int, runs: int, raw: A
                 msgs = [{"role": "user", "content": PROMPT}]
                 call = LlamaThread.shared().call
                 result["raw"].append((await asyncio.to_thread(call, raw_run, raw, msgs, max_tokens))["tps"])
+                result["engine"].append(await asyncio.to_thread(engine_run, app.engine, app.sampler))
             await app.chat.new_session()
             shown.clear()
             stats.clear()
@@ -184,6 +194,7 @@ def run_app_overhead(args: argparse.Namespace) -> int:
     raw.close()
     memory = asyncio.run(session_memory(model, threads, int(getattr(args, "turns", 200) or 200)))
     raw_tps, app_tps = statistics.median(result["raw"]), statistics.median(result["app"])
+    engine_tps = statistics.median(result["engine"])
     keys = sorted(result["key_ms"]) or [0.0]
     report = {
         "model": model.name,
@@ -192,6 +203,9 @@ def run_app_overhead(args: argparse.Namespace) -> int:
         "raw_tps": round(raw_tps, 2),
         "app_tps": round(app_tps, 2),
         "ratio": round(app_tps / raw_tps, 4) if raw_tps else 0.0,
+        "engine_tps": round(engine_tps, 2),
+        "engine_ratio": round(engine_tps / raw_tps, 4) if raw_tps else 0.0,
+        "ui_ratio": round(app_tps / engine_tps, 4) if engine_tps else 0.0,
         "shown_tps": round(statistics.median(result["shown"]), 2) if result["shown"] else 0.0,
         "screen_updates_per_s": round(statistics.median(result["updates_per_s"]), 1) if result["updates_per_s"] else 0,
         "key_latency_p99_ms": round(keys[min(len(keys) - 1, int(0.99 * len(keys)))], 1),
@@ -200,6 +214,7 @@ def run_app_overhead(args: argparse.Namespace) -> int:
         "session_turns": memory["turns"],
         "app_rss_growth_mb": round(memory["app_growth_mb"], 1),
         "raw_runs": [round(x, 1) for x in result["raw"]],
+        "engine_runs": [round(x, 1) for x in result["engine"]],
         "app_runs": [round(x, 1) for x in result["app"]],
     }
     if getattr(args, "json", False):

@@ -16,8 +16,9 @@ class ModelLoadFailed(Message):
         self.error = error
 
 
-class TextStreamed(Message):
-    """A batch of streamed text (the worker coalesces tokens so the UI gets ~30 updates a second at most)."""
+class TextStreamed(Message, bubble=False):
+    """A batch of streamed text (the worker coalesces tokens so the UI gets ~25 updates a second at most); it does
+    not bubble: only the chat pane handles it, and each extra hop costs the UI thread time while tokens stream."""
 
     def __init__(self, generation_id: int, text: str, tokens: int, t: float) -> None:
         super().__init__()

@@ -24,6 +24,17 @@ def human_bytes(n: float | None) -> str:
 class GaugePane(Vertical):
     """Read-only gauges; everything is updated from UI-thread handlers, never from the token path."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._line_counts: dict[str, int] = {}
+
+    def _show(self, widget_id: str, text: str) -> None:
+        """Update a gauge; a layout of the screen only when its number of lines changes (it costs ~6 ms)."""
+        lines = text.count("\n") + 1
+        same = self._line_counts.get(widget_id) == lines
+        self._line_counts[widget_id] = lines
+        self.query_one(f"#{widget_id}", Static).update(text, layout=not same)
+
     def compose(self) -> ComposeResult:
         yield Label("Speed", classes="gauge-title")
         yield Static("–", id="g-tps")
@@ -42,21 +53,24 @@ class GaugePane(Vertical):
         self.query_one("#g-spark").display = False
 
     def show_rate(self, current: float, smoothed: float, history: list[float]) -> None:
-        self.query_one("#g-tps", Static).update(f"{current:6.1f} tok/s now\n{smoothed:6.1f} tok/s avg")
+        self._show("g-tps", f"{current:6.1f} tok/s now\n{smoothed:6.1f} tok/s avg")
         spark = self.query_one("#g-spark", Sparkline)
-        spark.display = any(history)
+        shown = any(history)
+        if spark.display != shown:
+            spark.display = shown
         spark.data = history[-40:]
 
     def show_last(self, stats: GenerationStats) -> None:
-        self.query_one("#g-last", Static).update(
+        self._show(
+            "g-last",
             f"TTFT {stats.ttft_s * 1000:.0f} ms\n"
             f"prompt {stats.prompt_tps:.0f} tok/s\n"
-            f"gen {stats.gen_tps:.1f} tok/s ({stats.gen_tokens})"
+            f"gen {stats.gen_tps:.1f} tok/s ({stats.gen_tokens})",
         )
 
     def show_context(self, used: int, n_ctx: int) -> None:
         if n_ctx:
-            self.query_one("#g-ctx", Static).update(f"context {used}/{n_ctx} ({100 * used / n_ctx:.0f}%)")
+            self._show("g-ctx", f"context {used}/{n_ctx} ({100 * used / n_ctx:.0f}%)")
 
     def show_memory(self, rss: int | None, ram_used: int | None, ram_total: int | None, cpu: float | None) -> None:
         lines = [f"RSS  {human_bytes(rss)}"]
@@ -64,7 +78,7 @@ class GaugePane(Vertical):
             lines.append(f"RAM  {human_bytes(ram_used)} / {human_bytes(ram_total)}")
         if cpu is not None:
             lines.append(f"CPU  {cpu:.0f}%")
-        self.query_one("#g-mem", Static).update("\n".join(lines))
+        self._show("g-mem", "\n".join(lines))
 
     def show_model(self, info: ModelInfo | None, kv_bytes: int | None = None) -> None:
         if info is None:

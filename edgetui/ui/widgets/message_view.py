@@ -10,6 +10,9 @@ from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from edgetui.core.types import GenerationStats, StopReason
+from edgetui.ui.widgets.live_tail import LiveTail, block_boundary
+
+COMMIT_LINES = 24  # finished blocks move from the live tail to the Markdown once the tail is this long
 
 ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System", "notice": "edgetui"}
 
@@ -35,7 +38,10 @@ def stats_line(stats: GenerationStats) -> str:
 
 
 class MessageView(Vertical, can_focus=True):
-    """A focusable chat message; answers stream into their Markdown with `Markdown.get_stream()`."""
+    """A focusable chat message. An answer streams in two parts: the newest text shows as plain text in a `LiveTail`,
+    which repaints only the lines a token changed, and finished Markdown blocks move on to the Markdown through
+    `Markdown.get_stream()` once the tail is `COMMIT_LINES` long (and at the end). Each move costs a screen layout;
+    most of the ~20 updates a second cost none."""
 
     def __init__(self, role: str, text: str = "", *, message_id: int | None = None, status: str = "") -> None:
         super().__init__(classes=f"message {role}")
@@ -45,10 +51,13 @@ class MessageView(Vertical, can_focus=True):
         self.status = status
         self.branch: tuple[int, int] = (1, 1)  # position among sibling branches, and their count
         self._stream: MarkdownStream | None = None
+        self._committed = len(text)  # how much of `text` the Markdown has; the rest is in the live tail
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), classes="message-title")
         yield Markdown(self.text, classes="message-body")
+        if self.role == "assistant" and not self.text:  # an answer about to stream (saved ones need no tail)
+            yield LiveTail(classes="message-tail")
         yield Static("", classes="message-footer")
 
     def _title(self) -> str:
@@ -71,18 +80,45 @@ class MessageView(Vertical, can_focus=True):
         footer.update(text)
         footer.set_class(warn, "-warn")
 
+    @property
+    def tail(self) -> LiveTail | None:
+        tails = self.query(LiveTail)
+        return tails.first() if tails else None
+
     async def append(self, text: str) -> None:
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self.body)
         self.text += text
-        await self._stream.write(text)
+        tail = self.tail
+        if tail is None:
+            tail = LiveTail(classes="message-tail")
+            await self.mount(tail, before=self.query_one(".message-footer"))
+        tail.set_text(self.text[self._committed :].lstrip("\n"))
+        if tail.line_count < COMMIT_LINES:
+            return
+        boundary = self._committed + block_boundary(self.text[self._committed :])
+        if boundary > self._committed:
+            if self._stream is None:
+                self._stream = Markdown.get_stream(self.body)
+            await self._stream.write(self.text[self._committed : boundary])
+            self._committed = boundary
+            tail.set_text(self.text[boundary:].lstrip("\n"))
 
     async def finish(self) -> None:
+        """The answer is complete (or stopped): the block in progress joins the Markdown."""
+        rest = self.text[self._committed :]
+        if rest:
+            if self._stream is None:
+                self._stream = Markdown.get_stream(self.body)
+            await self._stream.write(rest)
+            self._committed = len(self.text)
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
+        tail = self.tail
+        if tail is not None:
+            await tail.remove()  # a widget less for every answer in a long session
 
     async def replace_text(self, text: str) -> None:
         await self.finish()
         self.text = text
+        self._committed = len(text)
         await self.body.update(text)

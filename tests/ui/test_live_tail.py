@@ -1,0 +1,109 @@
+"""The live tail of a streaming answer: block boundaries, incremental wrapping, and repaints without layout."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given
+from hypothesis import strategies as st
+from textual.app import App, ComposeResult
+
+from edgetui.ui.widgets.live_tail import RESERVE_LINES, LiveTail, block_boundary
+from edgetui.ui.widgets.message_view import COMMIT_LINES, MessageView
+
+
+def test_block_boundary_after_last_blank_line():
+    assert block_boundary("one\n\ntwo") == len("one\n\n")
+    assert block_boundary("one\n\ntwo\n\nthr") == len("one\n\ntwo\n\n")
+    assert block_boundary("one line") == 0
+    assert block_boundary("one\ntwo\n") == 0  # no blank line yet: the paragraph may go on
+
+
+def test_block_boundary_never_inside_a_code_block():
+    text = "Intro\n\n```python\nx = 1\n\ny = 2\n"
+    assert block_boundary(text) == len("Intro\n\n")
+    closed = text + "```\n"
+    assert block_boundary(closed) == len(closed)
+    assert block_boundary(closed + "\nafter") == len(closed) + 1
+    assert block_boundary("~~~~\na\n\n~~~\nb\n\n") == 0  # a shorter fence does not close a longer one
+
+
+@given(st.text(alphabet="ab `~\n", max_size=80))
+def test_block_boundary_is_a_line_start_within_the_text(text):
+    end = block_boundary(text)
+    assert 0 <= end <= len(text)
+    assert end == 0 or text[end - 1] == "\n"
+
+
+class TailApp(App):
+    def compose(self) -> ComposeResult:
+        yield LiveTail()
+
+
+async def test_tail_wraps_incrementally_like_all_at_once():
+    text = "The dragon kneaded the dough slowly.\nShe waited for it to rise, " * 6
+    app = TailApp()
+    async with app.run_test(size=(30, 40)) as pilot:
+        tail = app.query_one(LiveTail)
+        rng = random.Random(0)
+        i = 0
+        while i < len(text):
+            i += rng.randint(1, 7)
+            tail.set_text(text[:i])
+        await pilot.pause()
+        streamed = list(tail._lines) + list(tail._last)
+        tail.set_text("")
+        tail.set_text(text)
+        assert streamed == list(tail._lines) + list(tail._last)
+        assert all(len(line) <= 30 for line in streamed)
+        shown = [tail.render_line(y).text.rstrip() for y in range(tail.line_count)]
+        assert "".join(shown).replace(" ", "") == text.replace("\n", "").replace(" ", "")
+
+
+async def test_tail_height_grows_in_steps_and_tokens_repaint_without_layout():
+    app = TailApp()
+    async with app.run_test(size=(20, 40)) as pilot:
+        tail = app.query_one(LiveTail)
+        tail.set_text("word")
+        await pilot.pause()
+        assert tail.size.height == RESERVE_LINES
+        layouts = []
+        original = tail.refresh
+
+        def spy(*regions, **kwargs):
+            layouts.append(kwargs.get("layout", False))
+            return original(*regions, **kwargs)
+
+        tail.refresh = spy
+        text = "word"
+        while tail.line_count < RESERVE_LINES:
+            text += " word"
+            tail.set_text(text)
+        assert not any(layouts)  # the reserved lines fill in with repaints only
+        tail.set_text(text + " word" * 8)
+        assert layouts[-1] is True
+        await pilot.pause()
+        assert tail.size.height == 2 * RESERVE_LINES
+
+
+class ViewApp(App):
+    def compose(self) -> ComposeResult:
+        yield MessageView("assistant")
+
+
+async def test_streamed_answer_ends_as_markdown_with_every_chunk():
+    answer = "".join(f"Paragraph {i} has **bold** words and more words.\n\n" for i in range(12)) + "```\ncode\n```"
+    app = ViewApp()
+    async with app.run_test(size=(40, 60)) as pilot:
+        view = app.query_one(MessageView)
+        committed_midway = False
+        for i in range(0, len(answer), 5):
+            await view.append(answer[i : i + 5])
+            committed_midway = committed_midway or view._committed > 0
+        assert committed_midway  # a long answer moves finished blocks on while it streams
+        assert view.tail is not None and view.tail.line_count < COMMIT_LINES + 8
+        await view.finish()
+        await pilot.pause()
+        assert view.text == answer
+        assert view.body.source == answer
+        assert view.tail is None  # the finished answer keeps no live tail
