@@ -24,6 +24,9 @@ from edgetui.ui.widgets.catalog_pane import CatalogPane
 from edgetui.ui.widgets.chat_pane import ChatPane
 from edgetui.ui.widgets.gauge_pane import GaugePane
 
+HANG_UP_SAVE_S = 10.0  # after SIGHUP/SIGTERM: how long the answer being streamed may take to reach the database
+HANG_UP_GRACE_S = 3.0  # then how long the clean exit may take before the process ends regardless
+
 
 def styles_dir() -> Path:
     """The .tcss files: inside the wheel (edgetui/styles) or at the repository root (editable installs)."""
@@ -99,6 +102,7 @@ class EdgeApp(ModelLoading, App[None]):
         self.model_path = model_path
         self.token_rate = TokenRate()
         self._exit_when_saved = False
+        self._old_signal_handlers: dict[int, object] = {}
 
     CHAT_ACTIONS = frozenset({"new_session", "regenerate", "edit", "settings", "copy_answer"})
 
@@ -165,16 +169,45 @@ class EdgeApp(ModelLoading, App[None]):
         self.notify("Press Ctrl+Q to quit (Ctrl+C stops an answer).", timeout=3)
 
     def _install_signal_handlers(self) -> None:
-        """A dropped SSH link (SIGHUP) or a polite kill (SIGTERM): stop the answer, save it, then exit."""
+        """A dropped SSH link (SIGHUP) or a polite kill (SIGTERM): stop the answer, save it, then exit.
+
+        The handler is a plain `signal.signal` one, not the event loop's: when the terminal is gone for good, Textual's
+        writes to it can block the UI thread forever, and a loop handler would then never run. So the handler asks the
+        loop to exit cleanly and also starts a watchdog thread that, once the answer is saved, ends the process if
+        the clean exit has not happened within a few seconds.
+        """
         import asyncio
         import signal
+        import threading
 
         loop = asyncio.get_running_loop()
+
+        def on_signal(signum: int, frame: object) -> None:
+            self.chat.stop()  # sets the worker's cancel event: safe from any thread
+            loop.call_soon_threadsafe(self._hang_up)
+            threading.Thread(target=self._hang_up_watchdog, args=(signum,), name="hang-up", daemon=True).start()
+
         for sig in (signal.SIGHUP, signal.SIGTERM):
             try:
-                loop.add_signal_handler(sig, self._hang_up)
-            except (NotImplementedError, RuntimeError, ValueError):
+                self._old_signal_handlers[sig] = signal.signal(sig, on_signal)
+            except (ValueError, OSError):  # not the main thread, or a platform without the signal
                 pass
+
+    def on_unmount(self) -> None:
+        import signal
+
+        for sig, handler in self._old_signal_handlers.items():
+            if handler is not None:  # None: a handler set outside Python, which cannot be put back
+                signal.signal(sig, handler)  # type: ignore[arg-type]
+        self._old_signal_handlers.clear()
+
+    def _hang_up_watchdog(self, signum: int) -> None:
+        import os
+        import time
+
+        self.chat.answer_saved.wait(HANG_UP_SAVE_S)
+        time.sleep(HANG_UP_GRACE_S)
+        os._exit(128 + signum)  # only reached when the UI thread is stuck on a dead terminal; the answer is saved
 
     def _hang_up(self) -> None:
         if self.chat.stop():

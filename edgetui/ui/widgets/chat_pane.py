@@ -49,6 +49,8 @@ class ChatPane(ChatActions, Vertical):
         self.conv = conversation
         self._generation_id = 0
         self._cancel: threading.Event | None = None
+        self.answer_saved = threading.Event()  # clear while an answer streams; set once it is in the database
+        self.answer_saved.set()
         self._answer: MessageView | None = None
         self._user_view: MessageView | None = None
         self._edit_id: int | None = None  # the user message being edited (resent as a new sibling)
@@ -221,6 +223,7 @@ class ChatPane(ChatActions, Vertical):
     async def _start_answer(self, user_text: str | None, parent_id: int | None = -1) -> None:
         self._generation_id += 1
         self._cancel = threading.Event()
+        self.answer_saved.clear()
         self._answer = MessageView("assistant")
         await self.message_list.mount(self._answer)
         self._answer.set_footer("…")
@@ -238,6 +241,13 @@ class ChatPane(ChatActions, Vertical):
     # -- the worker: a thin wrapper over Conversation.stream_answer ------------------------------------
     @work(thread=True, exclusive=True, group="generate")
     def generate(self, gid: int, user_text: str | None, parent_id: int | None, cancel: threading.Event) -> None:
+        try:
+            self._generate(gid, user_text, parent_id, cancel)
+        finally:
+            self.answer_saved.set()
+        self.measure_context()
+
+    def _generate(self, gid: int, user_text: str | None, parent_id: int | None, cancel: threading.Event) -> None:
         conv, engine = self.conv, self.edge.engine
         info = engine.info
         model_path, model_name = (str(info.path), info.name) if info else ("", "")
@@ -261,7 +271,6 @@ class ChatPane(ChatActions, Vertical):
             flush_s=flush_s,
         )
         self.post_message(GenerationFinished(gid, answer.text, answer.stats))
-        self.measure_context()
 
     @work(thread=True, exclusive=True, group="context")
     def measure_context(self) -> None:

@@ -1,0 +1,99 @@
+"""A dropped SSH link for real: `edgetui` in a pseudo-terminal whose other end closes mid-answer, then SIGHUP."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import re
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from edgetui.core.store import Store
+from edgetui.paths import Paths
+
+
+def _drain(fd: int, seen: list[bytes], stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            return
+        if not data:
+            return
+        seen.append(data)
+
+
+def _wait(predicate, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def _saved_answer() -> str:
+    """The newest assistant message in the database (it is saved at least once a second while it streams)."""
+    path = Paths.from_env().db_path
+    if not path.exists():
+        return ""
+    store = Store.open(path, read_only=True)
+    try:
+        sessions = store.list_sessions()
+        thread = store.thread(sessions[0].id) if sessions else []
+        return thread[-1].content if thread and thread[-1].role == "assistant" else ""
+    finally:
+        store.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
+def test_dropped_terminal_saves_the_partial_answer_and_exits(default_model: Path) -> None:
+    """The terminal stops being read (a stalled link: Textual's writes block), then goes away with SIGHUP: the answer
+    streamed so far is in the database and the process ends by itself, instead of hanging on a dead terminal."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color"}
+    cmd = [sys.executable, "-m", "edgetui", "--model", str(default_model)]
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    seen: list[bytes] = []
+    stop = threading.Event()
+    reader = threading.Thread(target=_drain, args=(master, seen, stop), daemon=True)
+    reader.start()
+
+    def screen() -> str:
+        return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(seen).decode("utf-8", "replace"))
+
+    try:
+        assert _wait(lambda: "ngl" in screen(), 60), "the model did not load"
+        os.write(master, b"Write a long story about a dragon who bakes bread.\r")
+        assert _wait(lambda: len(_saved_answer()) > 20, 60), "no answer reached the database"
+        stop.set()  # the link stalls: nothing reads the terminal, so its buffer fills and writes to it block
+        time.sleep(4)
+        partial = _saved_answer()
+        os.close(master)  # then sshd gives up on it: the terminal goes away and the kernel sends SIGHUP
+        proc.send_signal(signal.SIGHUP)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    store = Store.open(Paths.from_env().db_path)
+    try:
+        sessions = store.list_sessions()
+        assert sessions, "no session was saved"
+        answer = store.thread(sessions[0].id)[-1]
+        assert answer.role == "assistant"
+        assert answer.content.startswith(partial)  # nothing already saved is lost
+        assert answer.status in ("complete", "stopped")
+    finally:
+        store.close()
