@@ -107,3 +107,21 @@ async def test_streamed_answer_ends_as_markdown_with_every_chunk():
         assert view.text == answer
         assert view.body.source == answer
         assert view.tail is None  # the finished answer keeps no live tail
+
+
+class SavedViewApp(App):
+    def compose(self) -> ComposeResult:
+        yield MessageView("assistant", "Earlier text.")
+
+
+async def test_a_saved_answer_has_no_tail_until_text_streams_into_it():
+    app = SavedViewApp()
+    async with app.run_test(size=(40, 20)) as pilot:
+        view = app.query_one(MessageView)
+        assert view.tail is None
+        await view.append(" And more.")
+        await pilot.pause()
+        assert view.tail is not None and view.tail.size.height == RESERVE_LINES
+        await view.finish()
+        await pilot.pause()
+        assert view.tail is None and view.body.source == "Earlier text. And more."

@@ -72,9 +72,6 @@ class LiveTail(Widget):
         self._last = self._wrap(last)
         self._refresh_after(first_changed)
 
-    def clear(self) -> None:
-        self.set_text("")
-
     @property
     def line_count(self) -> int:
         return len(self._lines) + len(self._last) if self.text else 0
@@ -85,6 +82,9 @@ class LiveTail(Widget):
         return [part.plain for part in Content(line).wrap(max(1, self._width))] or [""]
 
     def _rewrap(self) -> None:
+        if not self._width:  # not laid out yet: wrapping waits for the width (get_content_height)
+            self._lines, self._last, self._done_upto = [], [], 0
+            return
         *finished, last = self.text.split("\n")
         self._lines = [wrapped for line in finished for wrapped in self._wrap(line)]
         self._done_upto = len(self.text) - len(last)
