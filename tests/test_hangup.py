@@ -15,8 +15,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from edgetui.core.store import Store
 from edgetui.paths import Paths
 
@@ -55,7 +53,6 @@ def _saved_answer() -> str:
         store.close()
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
 def test_dropped_terminal_saves_the_partial_answer_and_exits(default_model: Path) -> None:
     """The terminal stops being read (a stalled link: Textual's writes block), then goes away with SIGHUP: the answer
     streamed so far is in the database and the process ends by itself, instead of hanging on a dead terminal."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,14 +179,18 @@ class EdgeApp(ModelLoading, App[None]):
         """
         import asyncio
         import signal
-        import threading
 
         loop = asyncio.get_running_loop()
 
         def on_signal(signum: int, frame: object) -> None:
-            self.chat.stop()  # sets the worker's cancel event: safe from any thread
-            loop.call_soon_threadsafe(self._hang_up)
-            threading.Thread(target=self._hang_up_watchdog, args=(signum,), name="hang-up", daemon=True).start()
+            saved = None
+            try:  # this runs between any two bytecodes of the UI thread: it must never raise
+                self.chat.stop()  # sets the worker's cancel event: safe from any thread
+                saved = self.chat.answer_saved
+                loop.call_soon_threadsafe(self._hang_up)
+            except Exception:
+                pass
+            threading.Thread(target=self._hang_up_watchdog, args=(signum, saved), name="hang-up", daemon=True).start()
 
         for sig in (signal.SIGHUP, signal.SIGTERM):
             try:
@@ -201,11 +206,13 @@ class EdgeApp(ModelLoading, App[None]):
                 signal.signal(sig, handler)  # type: ignore[arg-type]
         self._old_signal_handlers.clear()
 
-    def _hang_up_watchdog(self, signum: int) -> None:
+    @staticmethod
+    def _hang_up_watchdog(signum: int, answer_saved: threading.Event | None) -> None:
         import os
         import time
 
-        self.chat.answer_saved.wait(HANG_UP_SAVE_S)
+        if answer_saved is not None:
+            answer_saved.wait(HANG_UP_SAVE_S)
         time.sleep(HANG_UP_GRACE_S)
         os._exit(128 + signum)  # only reached when the UI thread is stuck on a dead terminal; the answer is saved
 
