@@ -125,3 +125,22 @@ async def test_a_saved_answer_has_no_tail_until_text_streams_into_it():
         await view.finish()
         await pilot.pause()
         assert view.tail is None and view.body.source == "Earlier text. And more."
+
+
+async def test_a_shorter_text_repaints_the_lines_it_leaves_blank():
+    app = TailApp()
+    async with app.run_test(size=(20, 40)) as pilot:
+        tail = app.query_one(LiveTail)
+        tail.set_text("\n".join(["line"] * 7))
+        await pilot.pause()
+        regions = []
+        original = tail.refresh
+
+        def spy(*regions_, **kwargs):
+            regions.extend(regions_)
+            return original(*regions_, **kwargs)
+
+        tail.refresh = spy
+        tail.set_text("other\ntext")  # not an extension: same height (one reserve step), fewer lines
+        assert tail.size.height == RESERVE_LINES
+        assert any(r.y == 0 and r.height >= 7 for r in regions)

@@ -102,9 +102,8 @@ class LiveTail(Widget):
             self._height = height
             self.refresh(layout=True)
             return
-        count = self.line_count
-        if first < count and self._width:
-            self.refresh(Region(0, first, self._width, count - first))
+        if first < height and self._width:  # down to the reserve's end: lines that a shorter text left blank too
+            self.refresh(Region(0, first, self._width, height - first))
 
     # -- Textual hooks --------------------------------------------------------------------------------------
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:

@@ -52,12 +52,14 @@ class MessageView(Vertical, can_focus=True):
         self.branch: tuple[int, int] = (1, 1)  # position among sibling branches, and their count
         self._stream: MarkdownStream | None = None
         self._committed = len(text)  # how much of `text` the Markdown has; the rest is in the live tail
+        self._tail: LiveTail | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), classes="message-title")
         yield Markdown(self.text, classes="message-body")
         if self.role == "assistant" and not self.text:  # an answer about to stream (saved ones need no tail)
-            yield LiveTail(classes="message-tail")
+            self._tail = LiveTail(classes="message-tail")
+            yield self._tail
         yield Static("", classes="message-footer")
 
     def _title(self) -> str:
@@ -82,40 +84,40 @@ class MessageView(Vertical, can_focus=True):
 
     @property
     def tail(self) -> LiveTail | None:
-        tails = self.query(LiveTail)
-        return tails.first() if tails else None
+        """The plain-text end of an answer while it streams; None once it is all Markdown."""
+        return self._tail
 
     async def append(self, text: str) -> None:
         self.text += text
-        tail = self.tail
-        if tail is None:
-            tail = LiveTail(classes="message-tail")
+        tail = self._tail
+        if tail is None:  # a view made with text (the tail is composed for a new, empty answer)
+            tail = self._tail = LiveTail(classes="message-tail")
             await self.mount(tail, before=self.query_one(".message-footer"))
         tail.set_text(self.text[self._committed :].lstrip("\n"))
         if tail.line_count < COMMIT_LINES:
             return
         boundary = self._committed + block_boundary(self.text[self._committed :])
         if boundary > self._committed:
-            if self._stream is None:
-                self._stream = Markdown.get_stream(self.body)
-            await self._stream.write(self.text[self._committed : boundary])
-            self._committed = boundary
+            await self._commit(boundary)
             tail.set_text(self.text[boundary:].lstrip("\n"))
+
+    async def _commit(self, upto: int) -> None:
+        """Hand `text` up to `upto` to the Markdown (a screen layout)."""
+        if self._stream is None:
+            self._stream = Markdown.get_stream(self.body)
+        await self._stream.write(self.text[self._committed : upto])
+        self._committed = upto
 
     async def finish(self) -> None:
         """The answer is complete (or stopped): the block in progress joins the Markdown."""
-        rest = self.text[self._committed :]
-        if rest:
-            if self._stream is None:
-                self._stream = Markdown.get_stream(self.body)
-            await self._stream.write(rest)
-            self._committed = len(self.text)
+        if self._committed < len(self.text):
+            await self._commit(len(self.text))
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
-        tail = self.tail
-        if tail is not None:
-            await tail.remove()  # a widget less for every answer in a long session
+        if self._tail is not None:
+            await self._tail.remove()  # a widget less for every answer in a long session
+            self._tail = None
 
     async def replace_text(self, text: str) -> None:
         await self.finish()
