@@ -43,7 +43,9 @@ def engine_run(engine: Any, sampler: Any) -> float:
     return gen.stats.gen_tps
 
 
-async def app_runs(model: Path, threads: int, max_tokens: int, runs: int, raw: Any) -> dict[str, Any]:
+async def app_runs(
+    model: Path, threads: int, max_tokens: int, runs: int, raw: Any, engine_process: bool = False
+) -> dict[str, Any]:
     """Alternate raw and app runs in one process; the app is the real one, driven by Textual's test driver."""
     from edgetui.config import Config
     from edgetui.core.llama_thread import LlamaThread
@@ -53,7 +55,7 @@ async def app_runs(model: Path, threads: int, max_tokens: int, runs: int, raw: A
     from edgetui.ui.app import create_app
 
     paths = Paths.from_env().ensure()
-    config = Config(n_ctx=4096, n_threads=threads)
+    config = Config(n_ctx=4096, n_threads=threads, engine_process=engine_process)
     app = create_app(config, paths, store=Store.memory(), model_path=model)
     app.sampler = SamplerSettings.greedy(max_tokens=max_tokens, seed=0)
     shown: list[tuple[float, int]] = []
@@ -121,8 +123,11 @@ async def key_latencies(app: Any) -> list[float]:
     return keys
 
 
-async def session_memory(model: Path, threads: int, turns: int) -> dict[str, float]:
-    """The app's own RSS growth over a `turns`-turn session (the model and its KV cache are mapped before)."""
+async def session_memory(model: Path, threads: int, turns: int, engine_process: bool = False) -> dict[str, float]:
+    """The app's own RSS growth over a `turns`-turn session (the model and its KV cache are mapped before).
+
+    With the default engine the model lives in a child process, so this process's RSS is the app's own; the
+    runner's growth is reported beside it."""
     import psutil
 
     from edgetui.config import Config
@@ -132,7 +137,10 @@ async def session_memory(model: Path, threads: int, turns: int) -> dict[str, flo
     from edgetui.ui.app import create_app
 
     app = create_app(
-        Config(n_ctx=16384, n_threads=threads), Paths.from_env().ensure(), store=Store.memory(), model_path=model
+        Config(n_ctx=16384, n_threads=threads, engine_process=engine_process),
+        Paths.from_env().ensure(),
+        store=Store.memory(),
+        model_path=model,
     )
     app.sampler = SamplerSettings.greedy(max_tokens=12, seed=0)
     proc = psutil.Process()
@@ -140,6 +148,9 @@ async def session_memory(model: Path, threads: int, turns: int) -> dict[str, flo
         while app.engine.info is None:
             await pilot.pause(0.05)
         rss: list[int] = []
+        runner_rss: list[int] = []
+        pid = getattr(app.engine, "pid", None)
+        runner = psutil.Process(pid) if pid else None
         for i in range(turns + 1):
             app.chat.query_one("#prompt").text = f"Turn {i}: name a fruit."
             await pilot.press("enter")
@@ -148,10 +159,17 @@ async def session_memory(model: Path, threads: int, turns: int) -> dict[str, flo
                 await asyncio.sleep(0.02)
             if i == 0:
                 rss.append(proc.memory_info().rss)  # model mapped, KV cache allocated, first answer shown
+                runner_rss.append(runner.memory_info().rss if runner else 0)
         await pilot.pause(0.5)
         rss.append(proc.memory_info().rss)
+        runner_rss.append(runner.memory_info().rss if runner else 0)
         app.engine.unload()
-    return {"turns": turns, "rss_after_first_mb": rss[0] / 2**20, "app_growth_mb": (rss[-1] - rss[0]) / 2**20}
+    return {
+        "turns": turns,
+        "rss_after_first_mb": rss[0] / 2**20,
+        "app_growth_mb": (rss[-1] - rss[0]) / 2**20,
+        "runner_growth_mb": (runner_rss[-1] - runner_rss[0]) / 2**20,
+    }
 
 
 def startup_s(runs: int = 3) -> float:
@@ -190,15 +208,16 @@ def run_app_overhead(args: argparse.Namespace) -> int:
     raw = LlamaThread.shared().call(
         Llama, str(model), n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False
     )
-    result = asyncio.run(app_runs(model, threads, max(max_tokens, 128), runs, raw))
+    result = asyncio.run(app_runs(model, threads, max(max_tokens, 128), runs, raw, cfg.engine_process))
     raw.close()
-    memory = asyncio.run(session_memory(model, threads, int(getattr(args, "turns", 200) or 200)))
+    memory = asyncio.run(session_memory(model, threads, int(getattr(args, "turns", 200) or 200), cfg.engine_process))
     raw_tps, app_tps = statistics.median(result["raw"]), statistics.median(result["app"])
     engine_tps = statistics.median(result["engine"])
     keys = sorted(result["key_ms"]) or [0.0]
     report = {
         "model": model.name,
         "threads": threads,
+        "engine_process": cfg.engine_process,
         "runs": runs,
         "raw_tps": round(raw_tps, 2),
         "app_tps": round(app_tps, 2),
@@ -213,6 +232,7 @@ def run_app_overhead(args: argparse.Namespace) -> int:
         "startup_s": round(startup_s(), 3),
         "session_turns": memory["turns"],
         "app_rss_growth_mb": round(memory["app_growth_mb"], 1),
+        "runner_rss_growth_mb": round(memory["runner_growth_mb"], 1),
         "raw_runs": [round(x, 1) for x in result["raw"]],
         "engine_runs": [round(x, 1) for x in result["engine"]],
         "app_runs": [round(x, 1) for x in result["app"]],

@@ -40,6 +40,7 @@ class Config:
     system_prompt: str = ""
     db: str = ""
     low_redraw: bool = False
+    engine_process: bool = False  # True: llama.cpp in a child process (crash isolation), else in this process
     scan_hf_cache: bool = True
     scan_ollama: bool = True
     scan_lmstudio: bool = True

@@ -18,11 +18,11 @@ class MetricsSnapshot:
     """What `Metrics.sample()` read; a field that could not be read is None (the UI hides or marks it)."""
 
     timestamp: float  # time.time()
-    rss_bytes: int | None = None  # this process's resident memory
+    rss_bytes: int | None = None  # resident memory of this process and its children (the model runner)
     ram_used: int | None = None  # total - available: memory in use by everything on the machine
     ram_total: int | None = None
     ram_available: int | None = None
-    cpu_percent: float | None = None  # this process since the previous sample; 100 = one core busy
+    cpu_percent: float | None = None  # this process and its children since the previous sample; 100 = one core
     cpu_count: int | None = None  # logical cores: cpu_percent can reach 100 * cpu_count
     system_cpu_percent: float | None = None  # the whole machine since the previous sample, 0-100
     gpus: tuple[GpuSample, ...] = ()
@@ -59,6 +59,7 @@ class Metrics:
         self.gpu = gpu  # None: the process-wide NVML monitor, started on the first sample
         self._psutil: Any = None
         self._proc: Any = None
+        self._children: dict[int, Any] = {}  # pid -> psutil.Process, kept so that cpu_percent has a baseline
         try:
             import psutil
         except Exception:
@@ -83,6 +84,11 @@ class Metrics:
         if proc is not None:
             rss = _read(lambda: int(proc.memory_info().rss))
             cpu = _read(lambda: float(proc.cpu_percent(interval=None)))
+            for child in self._live_children(proc):
+                child_rss = _read(lambda c=child: int(c.memory_info().rss))
+                child_cpu = _read(lambda c=child: float(c.cpu_percent(interval=None)))
+                rss = rss + child_rss if rss is not None and child_rss is not None else rss
+                cpu = cpu + child_cpu if cpu is not None and child_cpu is not None else cpu
         if psutil is not None:
             vm = _read(psutil.virtual_memory)
             if vm is not None:
@@ -112,6 +118,19 @@ class Metrics:
             gpu_available=gpu_ok,
             gpu_reason=reason,
         )
+
+    def _live_children(self, proc: Any) -> list[Any]:
+        """This process's children (the model runner), the same psutil objects from one sample to the next."""
+        found = _read(lambda: proc.children(recursive=True)) or []
+        kept: dict[int, Any] = {}
+        for child in found:
+            known = self._children.get(child.pid)
+            if known is None:
+                _read(lambda c=child: c.cpu_percent(interval=None))  # starts its clock: 0 on this first sample
+                known = child
+            kept[child.pid] = known
+        self._children = kept
+        return list(kept.values())
 
 
 def _read(fn: Any) -> Any:

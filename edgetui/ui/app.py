@@ -362,10 +362,12 @@ def create_app(
     metrics: Metrics | None = None,
     model_path: Path | None = None,
 ) -> EdgeApp:
-    """Build the app with its services: an in-process llama.cpp engine and the sessions database by default."""
+    """Build the app with its services: llama.cpp (in a child process with `engine_process`) and the sessions DB."""
     if store is None:
         store = Store.open(config.db_path(paths))
-    services = Services(
-        config=config, paths=paths, engine=engine or LlamaEngine(), store=store, metrics=metrics or Metrics()
-    )
+    if engine is None:
+        from edgetui.core.process_engine import ProcessEngine
+
+        engine = ProcessEngine() if config.engine_process else LlamaEngine()
+    services = Services(config=config, paths=paths, engine=engine, store=store, metrics=metrics or Metrics())
     return EdgeApp(services, model_path=model_path)

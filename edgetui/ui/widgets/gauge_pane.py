@@ -37,7 +37,7 @@ class GaugePane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label("Speed", classes="gauge-title")
-        yield Static("–", id="g-tps")
+        yield Static("     – tok/s now\n     – tok/s avg", id="g-tps")
         yield Sparkline([], id="g-spark")
         yield Static("", id="g-last")
         yield Static("", id="g-ctx")
@@ -49,16 +49,12 @@ class GaugePane(Vertical):
         yield Static("", id="g-gpu")
 
     def on_mount(self) -> None:
+        self._line_counts["g-tps"] = 2
         self.show_gpus([])
-        self.query_one("#g-spark").display = False
 
     def show_rate(self, current: float, smoothed: float, history: list[float]) -> None:
         self._show("g-tps", f"{current:6.1f} tok/s now\n{smoothed:6.1f} tok/s avg")
-        spark = self.query_one("#g-spark", Sparkline)
-        shown = any(history)
-        if spark.display != shown:
-            spark.display = shown
-        spark.data = history[-40:]
+        self.query_one("#g-spark", Sparkline).data = history[-40:]  # always shown: no layout when it starts
 
     def show_last(self, stats: GenerationStats) -> None:
         self._show(

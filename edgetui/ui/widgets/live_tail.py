@@ -57,10 +57,11 @@ class LiveTail(Widget):
     # -- text ---------------------------------------------------------------------------------------------
     def set_text(self, text: str) -> None:
         """Show `text`; when it extends what is shown, only the changed lines are repainted."""
+        shown = self.line_count
         if not text.startswith(self.text) or not self._width:
             self.text = text
             self._rewrap()
-            self._refresh_after(0)
+            self._refresh_after(0, shown)
             return
         first_changed = len(self._lines)  # re-wrapping the line being written may change any of its lines
         self.text = text
@@ -70,7 +71,7 @@ class LiveTail(Widget):
         if finished:
             self._done_upto = len(text) - len(last)
         self._last = self._wrap(last)
-        self._refresh_after(first_changed)
+        self._refresh_after(first_changed, shown)
 
     @property
     def line_count(self) -> int:
@@ -96,14 +97,16 @@ class LiveTail(Widget):
             return 0
         return -(-count // RESERVE_LINES) * RESERVE_LINES
 
-    def _refresh_after(self, first: int) -> None:
+    def _refresh_after(self, first: int, shown: int) -> None:
+        """Repaint from line `first` down to the last line with text, now or before (`shown` lines)."""
         height = self._wanted_height()
         if height != self._height:
             self._height = height
             self.refresh(layout=True)
             return
-        if first < height and self._width:  # down to the reserve's end: lines that a shorter text left blank too
-            self.refresh(Region(0, first, self._width, height - first))
+        end = min(height, max(shown, self.line_count))
+        if first < end and self._width:
+            self.refresh(Region(0, first, self._width, end - first))
 
     # -- Textual hooks --------------------------------------------------------------------------------------
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
@@ -118,7 +121,12 @@ class LiveTail(Widget):
         if width and width != self._width:
             self._width = width
             self._rewrap()
-            self._refresh_after(0)
+            self._refresh_after(0, self._height)
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        # Textual lays the screen out a second time when a widget's virtual size changes; nothing here depends on
+        # it (a leaf that does not scroll), so the layout that resized this widget is the only one needed.
+        return super()._size_updated(size, virtual_size, container_size, layout=False)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         self._style = self.rich_style  # once per repaint: it walks the DOM

@@ -6,13 +6,15 @@ import re
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.geometry import Size
+from textual.widget import Widget
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from edgetui.core.types import GenerationStats, StopReason
 from edgetui.ui.widgets.live_tail import LiveTail, block_boundary
 
-COMMIT_LINES = 24  # finished blocks move from the live tail to the Markdown once the tail is this long
+COMMIT_LINES = 24  # finished blocks move to the Markdown once the tail is this long, and 3 screens high
 
 ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System", "notice": "edgetui"}
 
@@ -40,8 +42,8 @@ def stats_line(stats: GenerationStats) -> str:
 class MessageView(Vertical, can_focus=True):
     """A focusable chat message. An answer streams in two parts: the newest text shows as plain text in a `LiveTail`,
     which repaints only the lines a token changed, and finished Markdown blocks move on to the Markdown through
-    `Markdown.get_stream()` once the tail is `COMMIT_LINES` long (and at the end). Each move costs a screen layout;
-    most of the ~20 updates a second cost none."""
+    `Markdown.get_stream()` once the tail is three screens high (only what has scrolled out of sight) and at the end.
+    Each move costs a screen layout; most of the ~20 updates a second cost none."""
 
     def __init__(self, role: str, text: str = "", *, message_id: int | None = None, status: str = "") -> None:
         super().__init__(classes=f"message {role}")
@@ -53,6 +55,10 @@ class MessageView(Vertical, can_focus=True):
         self._stream: MarkdownStream | None = None
         self._committed = len(text)  # how much of `text` the Markdown has; the rest is in the live tail
         self._tail: LiveTail | None = None
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        # As in LiveTail: this container does not scroll, so the layout that resized it is the only one needed.
+        return super()._size_updated(size, virtual_size, container_size, layout=False)
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), classes="message-title")
@@ -93,10 +99,15 @@ class MessageView(Vertical, can_focus=True):
         if tail is None:  # a view made with text (the tail is composed for a new, empty answer)
             tail = self._tail = LiveTail(classes="message-tail")
             await self.mount(tail, before=self.query_one(".message-footer"))
-        tail.set_text(self.text[self._committed :].lstrip("\n"))
-        if tail.line_count < COMMIT_LINES:
+        pending = self.text[self._committed :]
+        tail.set_text(pending.lstrip("\n"))
+        count = tail.line_count
+        view = self.parent.size.height if isinstance(self.parent, Widget) else 0
+        if count < max(COMMIT_LINES, 3 * view):
             return
-        boundary = self._committed + block_boundary(self.text[self._committed :])
+        # Only blocks that have scrolled out of sight: their reflow as Markdown is not seen, and it happens rarely.
+        cut = int(len(pending) * (count - max(view, 1)) / count)
+        boundary = self._committed + block_boundary(pending[:cut])
         if boundary > self._committed:
             await self._commit(boundary)
             tail.set_text(self.text[boundary:].lstrip("\n"))
