@@ -126,7 +126,7 @@ async def key_latencies(app: Any) -> list[float]:
 async def session_memory(model: Path, threads: int, turns: int, engine_process: bool = False) -> dict[str, float]:
     """The app's own RSS growth over a `turns`-turn session (the model and its KV cache are mapped before).
 
-    With the default engine the model lives in a child process, so this process's RSS is the app's own; the
+    With `engine_process` the model lives in a child process, so this process's RSS is the app's own; the
     runner's growth is reported beside it."""
     import psutil
 

@@ -335,11 +335,15 @@ class LlamaEngine:
         ctx = llm._ctx.ctx
         llama_cpp.llama_perf_context_reset(ctx)
         t0 = time.perf_counter()
-        marks: list[float] = []  # when each chunk was yielded
+        t_first = t_last = 0.0
+        n_chunks = 0
 
         def chunk(text: str) -> Chunk:
-            marks.append(time.perf_counter())
-            return Chunk(text, marks[-1])
+            nonlocal t_first, t_last, n_chunks
+            t_last = time.perf_counter()
+            t_first = t_first or t_last
+            n_chunks += 1
+            return Chunk(text, t_last)
 
         is_eog, vocab = llama_cpp.llama_vocab_is_eog, llm._model.vocab
         stream = TokenStream.for_llama(llm, stop)
@@ -384,12 +388,12 @@ class LlamaEngine:
             end = time.perf_counter()
             perf = llama_cpp.llama_perf_context(ctx)
             stats.total_s = end - t0
-            stats.ttft_s = (marks[0] - t0) if marks else stats.total_s
+            stats.ttft_s = (t_first - t0) if n_chunks else stats.total_s
             stats.prompt_eval_tokens = int(perf.n_p_eval)
             stats.prompt_tps = perf.n_p_eval / (perf.t_p_eval_ms / 1000) if perf.t_p_eval_ms > 0 else 0.0
-            stats.gen_tokens = max(int(perf.n_eval), len(marks))
-            gen_span = marks[-1] - marks[0] if marks else 0.0
-            stats.gen_tps = (len(marks) - 1) / gen_span if gen_span > 0 else 0.0
+            stats.gen_tokens = max(int(perf.n_eval), n_chunks)
+            gen_span = t_last - t_first
+            stats.gen_tps = (n_chunks - 1) / gen_span if gen_span > 0 else 0.0
             stats.engine_timings = {
                 "n_p_eval": int(perf.n_p_eval),
                 "t_p_eval_ms": float(perf.t_p_eval_ms),
@@ -397,5 +401,5 @@ class LlamaEngine:
                 "t_eval_ms": float(perf.t_eval_ms),
                 "eval_tps": perf.n_eval / (perf.t_eval_ms / 1000) if perf.t_eval_ms > 0 else 0.0,
             }
-            if not marks and stats.stop_reason is StopReason.EOS:
+            if not n_chunks and stats.stop_reason is StopReason.EOS:
                 stats.note = "The model ended its answer at once, without any text."

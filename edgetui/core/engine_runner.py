@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 
 from edgetui.core.engine import LlamaEngine
 from edgetui.core.llama_thread import LlamaThread
-from edgetui.core.types import EngineError, GenerationStats, StopReason
+from edgetui.core.types import EngineError, StopReason
 
 
 class EngineRunner:
@@ -91,29 +91,25 @@ class EngineRunner:
             self.send(rid, "ok", result)
 
     def _stream(self, rid: int, messages: list[Any], sampler: Any) -> None:
-        cancel = self._cancels[rid]
-        stats = GenerationStats()
+        gen = self.engine.stream_chat(messages, sampler, self._cancels[rid])
 
-        def run() -> None:
-            gen = self.engine.stream_chat(messages, sampler, cancel)
+        def run() -> None:  # the whole loop on the llama thread: no thread handoff per token
             try:
                 for chunk in gen:
                     self.send(rid, "chunk", (chunk.text, chunk.t))
             finally:
                 gen.close()
-                stats.__dict__.update(gen.stats.__dict__)
 
         try:
             LlamaThread.shared().call(run)
-        except OSError:
+        except OSError:  # the pipe to the app is gone: nobody to tell
             raise
-        except EngineError as exc:
-            stats.stop_reason, stats.error = StopReason.ERROR, str(exc)
         except Exception as exc:
-            stats.stop_reason, stats.error = StopReason.ERROR, f"Generation failed: {exc.__class__.__name__}: {exc}"
+            detail = str(exc) if isinstance(exc, EngineError) else f"Generation failed: {exc.__class__.__name__}: {exc}"
+            gen.stats.stop_reason, gen.stats.error = StopReason.ERROR, detail
         finally:
             self._cancels.pop(rid, None)
-        self.send(rid, "end", stats)
+        self.send(rid, "end", gen.stats)
 
 
 def main() -> None:

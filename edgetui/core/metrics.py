@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +19,11 @@ class MetricsSnapshot:
     """What `Metrics.sample()` read; a field that could not be read is None (the UI hides or marks it)."""
 
     timestamp: float  # time.time()
-    rss_bytes: int | None = None  # resident memory of this process and its children (the model runner)
+    rss_bytes: int | None = None  # resident memory of this process and the `extra_pids` (the model runner)
     ram_used: int | None = None  # total - available: memory in use by everything on the machine
     ram_total: int | None = None
     ram_available: int | None = None
-    cpu_percent: float | None = None  # this process and its children since the previous sample; 100 = one core
+    cpu_percent: float | None = None  # the same processes since the previous sample; 100 = one core busy
     cpu_count: int | None = None  # logical cores: cpu_percent can reach 100 * cpu_count
     system_cpu_percent: float | None = None  # the whole machine since the previous sample, 0-100
     gpus: tuple[GpuSample, ...] = ()
@@ -59,7 +60,7 @@ class Metrics:
         self.gpu = gpu  # None: the process-wide NVML monitor, started on the first sample
         self._psutil: Any = None
         self._proc: Any = None
-        self._children: dict[int, Any] = {}  # pid -> psutil.Process, kept so that cpu_percent has a baseline
+        self._extra: dict[int, Any] = {}  # pid -> psutil.Process, kept so that cpu_percent has a baseline
         try:
             import psutil
         except Exception:
@@ -75,8 +76,10 @@ class Metrics:
         except Exception:
             pass
 
-    def sample(self) -> MetricsSnapshot:
-        """Read everything now, without blocking; CPU percentages cover the time since the previous call."""
+    def sample(self, extra_pids: Iterable[int] = ()) -> MetricsSnapshot:
+        """Read everything now, without blocking; CPU percentages cover the time since the previous call.
+
+        `extra_pids` (a model runner) count as part of this process in RSS and CPU."""
         psutil, proc = self._psutil, self._proc
         rss = cpu = sys_cpu = None
         ram_used = ram_total = ram_avail = None
@@ -84,7 +87,7 @@ class Metrics:
         if proc is not None:
             rss = _read(lambda: int(proc.memory_info().rss))
             cpu = _read(lambda: float(proc.cpu_percent(interval=None)))
-            for child in self._live_children(proc):
+            for child in self._processes(extra_pids):
                 child_rss = _read(lambda c=child: int(c.memory_info().rss))
                 child_cpu = _read(lambda c=child: float(c.cpu_percent(interval=None)))
                 rss = rss + child_rss if rss is not None and child_rss is not None else rss
@@ -119,17 +122,16 @@ class Metrics:
             gpu_reason=reason,
         )
 
-    def _live_children(self, proc: Any) -> list[Any]:
-        """This process's children (the model runner), the same psutil objects from one sample to the next."""
-        found = _read(lambda: proc.children(recursive=True)) or []
+    def _processes(self, pids: Iterable[int]) -> list[Any]:
+        """psutil objects for `pids`, the same from one sample to the next (a new one reads 0 % CPU at first)."""
         kept: dict[int, Any] = {}
-        for child in found:
-            known = self._children.get(child.pid)
-            if known is None:
-                _read(lambda c=child: c.cpu_percent(interval=None))  # starts its clock: 0 on this first sample
-                known = child
-            kept[child.pid] = known
-        self._children = kept
+        for pid in pids:
+            known = self._extra.get(pid) or _read(lambda p=pid: self._psutil.Process(p))
+            if known is not None:
+                if pid not in self._extra:
+                    _read(lambda c=known: c.cpu_percent(interval=None))  # starts its clock
+                kept[pid] = known
+        self._extra = kept
         return list(kept.values())
 
 

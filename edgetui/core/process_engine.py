@@ -139,9 +139,7 @@ class _Runner:
 class ProcessEngine:
     """A LlamaEngine in a child process (`python -m edgetui.core.engine_runner`), driven over a pipe."""
 
-    def __init__(self, python: str | None = None) -> None:
-        self.python = python or sys.executable
-        self.lock = threading.Lock()  # parity with LlamaEngine; the runner runs one request at a time
+    def __init__(self) -> None:
         self._info: ModelInfo | None = None
         self._runner: _Runner | None = None
 
@@ -163,7 +161,7 @@ class ProcessEngine:
         path = Path(path).expanduser()
         check_gguf_file(path)
         self.unload()
-        self._runner = _Runner(self.python)
+        self._runner = _Runner(sys.executable)
         try:
             info = self._call("load", (path, options))
         except RunnerDied as exc:
@@ -229,7 +227,8 @@ class ProcessEngine:
         try:
             while True:
                 if cancel.is_set() and not asked:
-                    asked = self._ask_cancel(runner, rid)
+                    self._ask_cancel(runner, rid)
+                    asked = True
                 try:
                     kind, payload = box.get(timeout=None if asked else _POLL_S)
                 except queue.Empty:
@@ -254,9 +253,8 @@ class ProcessEngine:
             runner.pending.pop(rid, None)
 
     @staticmethod
-    def _ask_cancel(runner: _Runner, rid: int) -> bool:
+    def _ask_cancel(runner: _Runner, rid: int) -> None:
         try:
             runner.send((0, "cancel", rid))
         except EngineError:
             pass  # the runner is gone: its "died" is on the way
-        return True

@@ -322,7 +322,8 @@ class EdgeApp(ModelLoading, App[None]):
         """A few times a second, on a timer, never on the token path."""
         from textual.css.query import NoMatches
 
-        snap = self.metrics.sample()
+        runner = getattr(self.engine, "pid", None)  # ProcessEngine's runner: its memory and CPU are the app's too
+        snap = self.metrics.sample(extra_pids=(runner,) if runner else ())
         try:
             gauges = self.gauges
             gauges.query_one("#g-mem")
@@ -365,9 +366,10 @@ def create_app(
     """Build the app with its services: llama.cpp (in a child process with `engine_process`) and the sessions DB."""
     if store is None:
         store = Store.open(config.db_path(paths))
-    if engine is None:
+    if engine is None and config.engine_process:
         from edgetui.core.process_engine import ProcessEngine
 
-        engine = ProcessEngine() if config.engine_process else LlamaEngine()
+        engine = ProcessEngine()
+    engine = engine or LlamaEngine()
     services = Services(config=config, paths=paths, engine=engine, store=store, metrics=metrics or Metrics())
     return EdgeApp(services, model_path=model_path)

@@ -83,7 +83,7 @@ class FakeEngine:
 class FrozenMetrics:
     """Gauge samples that never change, so snapshots are stable."""
 
-    def sample(self):
+    def sample(self, extra_pids=()):
         from edgetui.core.metrics import MetricsSnapshot
 
         gib = 1024**3

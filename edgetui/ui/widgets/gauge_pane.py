@@ -37,7 +37,7 @@ class GaugePane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label("Speed", classes="gauge-title")
-        yield Static("     – tok/s now\n     – tok/s avg", id="g-tps")
+        yield Static("", id="g-tps")
         yield Sparkline([], id="g-spark")
         yield Static("", id="g-last")
         yield Static("", id="g-ctx")
@@ -49,7 +49,7 @@ class GaugePane(Vertical):
         yield Static("", id="g-gpu")
 
     def on_mount(self) -> None:
-        self._line_counts["g-tps"] = 2
+        self._show("g-tps", "     – tok/s now\n     – tok/s avg")  # as tall as the figures: no layout when they come
         self.show_gpus([])
 
     def show_rate(self, current: float, smoothed: float, history: list[float]) -> None:

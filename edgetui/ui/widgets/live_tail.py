@@ -34,7 +34,15 @@ def block_boundary(text: str) -> int:
     return end
 
 
-class LiveTail(Widget):
+class OneLayout:
+    """For widgets that do not scroll: skip the second screen layout Textual makes when their virtual size changes
+    (the layout that resized them already placed everything). textual is pinned: `_size_updated` is private."""
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        return super()._size_updated(size, virtual_size, container_size, layout=False)  # type: ignore[misc]
+
+
+class LiveTail(OneLayout, Widget):
     """Plain wrapped text that only grows at its end: a new token repaints the lines it changed, and the height
     (hence a screen layout) changes only every `RESERVE_LINES` lines."""
 
@@ -122,11 +130,6 @@ class LiveTail(Widget):
             self._width = width
             self._rewrap()
             self._refresh_after(0, self._height)
-
-    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
-        # Textual lays the screen out a second time when a widget's virtual size changes; nothing here depends on
-        # it (a leaf that does not scroll), so the layout that resized this widget is the only one needed.
-        return super()._size_updated(size, virtual_size, container_size, layout=False)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         self._style = self.rich_style  # once per repaint: it walks the DOM

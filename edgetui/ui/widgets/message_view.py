@@ -6,13 +6,12 @@ import re
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.geometry import Size
 from textual.widget import Widget
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from edgetui.core.types import GenerationStats, StopReason
-from edgetui.ui.widgets.live_tail import LiveTail, block_boundary
+from edgetui.ui.widgets.live_tail import LiveTail, OneLayout, block_boundary
 
 COMMIT_LINES = 24  # finished blocks move to the Markdown once the tail is this long, and 3 screens high
 
@@ -39,7 +38,7 @@ def stats_line(stats: GenerationStats) -> str:
     return " · ".join(parts)
 
 
-class MessageView(Vertical, can_focus=True):
+class MessageView(OneLayout, Vertical, can_focus=True):
     """A focusable chat message. An answer streams in two parts: the newest text shows as plain text in a `LiveTail`,
     which repaints only the lines a token changed, and finished Markdown blocks move on to the Markdown through
     `Markdown.get_stream()` once the tail is three screens high (only what has scrolled out of sight) and at the end.
@@ -55,10 +54,6 @@ class MessageView(Vertical, can_focus=True):
         self._stream: MarkdownStream | None = None
         self._committed = len(text)  # how much of `text` the Markdown has; the rest is in the live tail
         self._tail: LiveTail | None = None
-
-    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
-        # As in LiveTail: this container does not scroll, so the layout that resized it is the only one needed.
-        return super()._size_updated(size, virtual_size, container_size, layout=False)
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), classes="message-title")
