@@ -30,6 +30,20 @@ def _drain(fd: int, seen: list[bytes], stop: threading.Event) -> None:
         seen.append(data)
 
 
+def _launch(model: Path) -> tuple[subprocess.Popen, int, list[bytes], threading.Event]:
+    """edgetui in a 100x30 pseudo-terminal; a thread keeps reading its output into `seen` until `stop` is set."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color"}
+    cmd = [sys.executable, "-m", "edgetui", "--model", str(model)]
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    seen: list[bytes] = []
+    stop = threading.Event()
+    threading.Thread(target=_drain, args=(master, seen, stop), daemon=True).start()
+    return proc, master, seen, stop
+
+
 def _wait(predicate, timeout: float) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -53,19 +67,24 @@ def _saved_answer() -> str:
         store.close()
 
 
+def _assert_kept(partial: str) -> None:
+    """The answer was saved, stopped or complete, starting with what had been saved before the hang-up."""
+    store = Store.open(Paths.from_env().db_path)
+    try:
+        sessions = store.list_sessions()
+        assert sessions, "no session was saved"
+        answer = store.thread(sessions[0].id)[-1]
+        assert answer.role == "assistant"
+        assert answer.content.startswith(partial)  # nothing already saved is lost
+        assert answer.status in ("complete", "stopped")
+    finally:
+        store.close()
+
+
 def test_dropped_terminal_saves_the_partial_answer_and_exits(default_model: Path) -> None:
     """The terminal stops being read (a stalled link: Textual's writes block), then goes away with SIGHUP: the answer
     streamed so far is in the database and the process ends by itself, instead of hanging on a dead terminal."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    env = {**os.environ, "TERM": "xterm-256color"}
-    cmd = [sys.executable, "-m", "edgetui", "--model", str(default_model)]
-    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
-    os.close(slave)
-    seen: list[bytes] = []
-    stop = threading.Event()
-    reader = threading.Thread(target=_drain, args=(master, seen, stop), daemon=True)
-    reader.start()
+    proc, master, seen, stop = _launch(default_model)
 
     def screen() -> str:
         return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(seen).decode("utf-8", "replace"))
@@ -84,13 +103,22 @@ def test_dropped_terminal_saves_the_partial_answer_and_exits(default_model: Path
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    store = Store.open(Paths.from_env().db_path)
+    _assert_kept(partial)
+
+
+def test_a_terminal_gone_without_sighup_still_ends_the_app(default_model: Path) -> None:
+    """A tmux server killed while `make run` runs in it: the terminal goes away but make does not pass SIGHUP on.
+    edgetui notices the dead terminal by itself, saves the answer being streamed and exits."""
+    proc, master, seen, _ = _launch(default_model)
     try:
-        sessions = store.list_sessions()
-        assert sessions, "no session was saved"
-        answer = store.thread(sessions[0].id)[-1]
-        assert answer.role == "assistant"
-        assert answer.content.startswith(partial)  # nothing already saved is lost
-        assert answer.status in ("complete", "stopped")
+        assert _wait(lambda: b"ngl" in b"".join(seen), 60), "the model did not load"
+        os.write(master, b"Write a long story about a dragon who bakes bread.\r")
+        assert _wait(lambda: len(_saved_answer()) > 20, 60), "no answer reached the database"
+        partial = _saved_answer()
+        os.close(master)  # no signal at all
+        proc.wait(timeout=30)
     finally:
-        store.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    _assert_kept(partial)

@@ -27,6 +27,7 @@ from edgetui.ui.widgets.gauge_pane import GaugePane
 
 HANG_UP_SAVE_S = 10.0  # after SIGHUP/SIGTERM: how long the answer being streamed may take to reach the database
 HANG_UP_GRACE_S = 3.0  # then how long the clean exit may take before the process ends regardless
+TTY_CHECK_S = 1.0  # how often the terminal is checked for a hang-up that brought no SIGHUP
 
 
 def styles_dir() -> Path:
@@ -104,6 +105,7 @@ class EdgeApp(ModelLoading, App[None]):
         self.token_rate = TokenRate()
         self._exit_when_saved = False
         self._old_signal_handlers: dict[int, object] = {}
+        self._unmounted = threading.Event()
 
     CHAT_ACTIONS = frozenset({"new_session", "regenerate", "edit", "settings", "copy_answer"})
 
@@ -197,10 +199,33 @@ class EdgeApp(ModelLoading, App[None]):
                 self._old_signal_handlers[sig] = signal.signal(sig, on_signal)
             except (ValueError, OSError):  # not the main thread, or a platform without the signal
                 pass
+        if not self.is_headless and signal.SIGHUP in self._old_signal_handlers:
+            unmounted = self._unmounted
+            threading.Thread(target=self._watch_terminal, args=(unmounted,), name="tty-watch", daemon=True).start()
+
+    @staticmethod
+    def _watch_terminal(unmounted: threading.Event) -> None:
+        """Some hang-ups bring no SIGHUP (a tmux server killed while `make run` runs in it: make does not pass it on).
+        Once the terminal is gone, this sends the SIGHUP itself; a thread, as the UI thread may be stuck writing."""
+        import os
+        import signal
+        import sys
+
+        try:
+            fd = sys.__stdin__.fileno()
+        except (AttributeError, ValueError, OSError):
+            return
+        if not os.isatty(fd):
+            return
+        while not unmounted.wait(TTY_CHECK_S):
+            if not os.isatty(fd):  # a hung-up terminal answers no terminal request any more
+                os.kill(os.getpid(), signal.SIGHUP)
+                return
 
     def on_unmount(self) -> None:
         import signal
 
+        self._unmounted.set()
         for sig, handler in self._old_signal_handlers.items():
             if handler is not None:  # None: a handler set outside Python, which cannot be put back
                 signal.signal(sig, handler)  # type: ignore[arg-type]
