@@ -252,3 +252,13 @@ def test_cli_bench_results_are_kept_in_the_database(default_model, capsys) -> No
     capsys.readouterr()
     store = Store.open(Paths.from_env().db_path)
     assert {r["test"] for r in store.benchmarks()} == {"pp16", "tg4"}
+
+
+def test_paired_ratio_cancels_the_machines_drift() -> None:
+    """Each app run is compared with the raw run next to it: a machine slowing down between pairs does not move it."""
+    from edgetui.bench_app import paired_ratio
+
+    raw = [150.0, 120.0, 100.0, 160.0]
+    app = [x * 0.97 for x in raw]
+    assert paired_ratio(app, raw) == pytest.approx(0.97)
+    assert paired_ratio([], []) == 0.0

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from textual.app import App, ComposeResult
+from textual.content import Content
 
 from edgetui.ui.widgets.live_tail import RESERVE_LINES, LiveTail, block_boundary
 from edgetui.ui.widgets.message_view import COMMIT_LINES, MessageView
@@ -33,6 +34,34 @@ def test_block_boundary_is_a_line_start_within_the_text(text):
     end = block_boundary(text)
     assert 0 <= end <= len(text)
     assert end == 0 or text[end - 1] == "\n"
+
+
+def content_wrap(text: str, width: int) -> list[str]:
+    """What Textual's own wrapping makes of `text`, line by line."""
+    return [part.plain for line in text.split("\n") for part in (Content(line).wrap(width) or [Content("")])]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["a", "bb", "word", " ", "  ", "\n", "\t", "x" * 13, "漢", "-"]), max_size=30).map(
+        "".join
+    ),
+    st.integers(min_value=2, max_value=14),  # a wide character does not fit a 1-cell column at all
+    st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=12),
+)
+def test_streamed_wrapping_matches_textual(text, width, steps):
+    """Token by token, re-wrapping only the end gives the lines Textual's Content.wrap gives all at once."""
+    tail = LiveTail()
+    tail._width = width
+    tail._refresh_lines = lambda first, shown: None  # no app: only the wrapping is under test
+    i = 0
+    for step in steps * 10:
+        i = min(len(text), i + step)
+        tail.set_text(text[:i])
+        if i == len(text):
+            break
+    tail.set_text(text)
+    assert tail._lines + tail._last == content_wrap(text, width)
 
 
 class TailApp(App):

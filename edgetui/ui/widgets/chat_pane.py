@@ -17,6 +17,7 @@ from edgetui.core.store import StoredMessage, StoreError
 from edgetui.core.types import ChatMessage, StopReason
 from edgetui.ui.messages import ContextMeasured, GenerationFinished, TextStreamed, TurnSaved, TurnSaveFailed
 from edgetui.ui.widgets.chat_actions import ChatActions
+from edgetui.ui.widgets.message_list import MessageList
 from edgetui.ui.widgets.message_view import MessageView, stats_line
 from edgetui.ui.widgets.prompt_input import PromptInput
 
@@ -62,9 +63,10 @@ class ChatPane(ChatActions, Vertical):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield VerticalScroll(id="messages")
-        yield Static("", id="chat-status")
-        yield PromptInput(id="prompt", placeholder="Type a message · Enter sends · Ctrl+J newline · Esc stops")
+        yield MessageList(id="messages")
+        with Vertical(id="prompt-box"):  # its own box: a repaint among the messages does not redraw the prompt
+            yield Static("", id="chat-status")
+            yield PromptInput(id="prompt", placeholder="Type a message · Enter sends · Ctrl+J newline · Esc stops")
 
     async def on_mount(self) -> None:
         self.query_one("#messages", VerticalScroll).anchor()

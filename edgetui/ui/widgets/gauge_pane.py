@@ -9,6 +9,7 @@ from textual.containers import Vertical
 from textual.widgets import Label, Sparkline, Static
 
 from edgetui.core.types import GenerationStats, ModelInfo
+from edgetui.ui.direct_paint import paint_now
 
 
 def human_bytes(n: float | None) -> str:
@@ -29,11 +30,15 @@ class GaugePane(Vertical):
         self._line_counts: dict[str, int] = {}
 
     def _show(self, widget_id: str, text: str) -> None:
-        """Update a gauge; a layout of the screen only when its number of lines changes (it costs ~6 ms)."""
+        """Update a gauge; a layout of the screen only when its number of lines changes (it costs ~6 ms), else a
+        repaint of its own lines."""
         lines = text.count("\n") + 1
         same = self._line_counts.get(widget_id) == lines
         self._line_counts[widget_id] = lines
-        self.query_one(f"#{widget_id}", Static).update(text, layout=not same)
+        static = self.query_one(f"#{widget_id}", Static)
+        static.update(text, layout=not same)
+        if same:
+            paint_now(static)
 
     def compose(self) -> ComposeResult:
         yield Label("Speed", classes="gauge-title")
@@ -54,7 +59,9 @@ class GaugePane(Vertical):
 
     def show_rate(self, current: float, smoothed: float, history: list[float]) -> None:
         self._show("g-tps", f"{current:6.1f} tok/s now\n{smoothed:6.1f} tok/s avg")
-        self.query_one("#g-spark", Sparkline).data = history[-40:]  # always shown: no layout when it starts
+        spark = self.query_one("#g-spark", Sparkline)
+        spark.data = history[-40:]  # always shown: no layout when it starts
+        paint_now(spark)
 
     def show_last(self, stats: GenerationStats) -> None:
         self._show(

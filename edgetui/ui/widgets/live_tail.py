@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from rich._wrap import divide_line  # what Textual's Content.wrap uses
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
-from rich.style import Style
 from textual.content import Content
 from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
+
+from edgetui.ui.direct_paint import paint_now
 
 RESERVE_LINES = 8  # the height grows in steps of this many lines, so most tokens repaint without a screen layout
 
@@ -43,8 +46,8 @@ class OneLayout:
 
 
 class LiveTail(OneLayout, Widget):
-    """Plain wrapped text that only grows at its end: a new token repaints the lines it changed, and the height
-    (hence a screen layout) changes only every `RESERVE_LINES` lines."""
+    """Plain wrapped text that only grows at its end: a new token re-wraps the last line or two and repaints the lines
+    that changed, and the height (hence a screen layout) changes only every `RESERVE_LINES` lines."""
 
     DEFAULT_CSS = """
     LiveTail {
@@ -58,9 +61,10 @@ class LiveTail(OneLayout, Widget):
         self._width = 0
         self._lines: list[str] = []  # wrapped lines of every logical line but the last
         self._last: list[str] = []  # wrapped lines of the last logical line (the one tokens go into)
+        self._last_plain = ""  # the last logical line, tabs expanded
+        self._last_starts: list[int] = []  # where each of its wrapped lines starts in `_last_plain`
         self._done_upto = 0  # index in `text` where the last logical line starts
         self._height = 0
-        self._style = Style()
 
     # -- text ---------------------------------------------------------------------------------------------
     def set_text(self, text: str) -> None:
@@ -69,35 +73,51 @@ class LiveTail(OneLayout, Widget):
         if not text.startswith(self.text) or not self._width:
             self.text = text
             self._rewrap()
-            self._refresh_after(0, shown)
+            self._refresh_lines(0, shown)
             return
-        first_changed = len(self._lines)  # re-wrapping the line being written may change any of its lines
+        old_last, first_changed = self._last, len(self._lines)
         self.text = text
         *finished, last = text[self._done_upto :].split("\n")
-        for line in finished:
-            self._lines.extend(self._wrap(line))
         if finished:
+            for line in finished:  # the first is the line that was being written, now finished
+                self._lines.extend(self._wrap(line))
             self._done_upto = len(text) - len(last)
-        self._last = self._wrap(last)
-        self._refresh_after(first_changed, shown)
+            self._set_last(last, grew=False)
+        else:
+            self._set_last(last, grew=True)
+            same = 0  # lines of the last logical line that did not change need no repaint
+            for before, after in zip(old_last, self._last, strict=False):
+                if before != after:
+                    break
+                same += 1
+            first_changed += same
+        self._refresh_lines(first_changed, shown)
 
     @property
     def line_count(self) -> int:
         return len(self._lines) + len(self._last) if self.text else 0
 
     def _wrap(self, line: str) -> list[str]:
-        if not line:
-            return [""]
-        return [part.plain for part in Content(line).wrap(max(1, self._width))] or [""]
+        plain = _expand_tabs(line)
+        return _cut(plain, _starts(plain, self._width, [], 0), self._width)
+
+    def _set_last(self, line: str, *, grew: bool) -> None:
+        """Wrap the line being written; when it only `grew`, from its last two wrapped lines on (greedy wrapping
+        leaves the lines before them as they were)."""
+        plain = _expand_tabs(line)
+        keep = max(0, len(self._last_starts) - 2) if grew and plain.startswith(self._last_plain) else 0
+        self._last_starts = _starts(plain, self._width, self._last_starts, keep)
+        self._last_plain = plain
+        self._last = _cut(plain, self._last_starts, self._width)
 
     def _rewrap(self) -> None:
         if not self._width:  # not laid out yet: wrapping waits for the width (get_content_height)
-            self._lines, self._last, self._done_upto = [], [], 0
+            self._lines, self._last, self._last_plain, self._last_starts, self._done_upto = [], [], "", [], 0
             return
         *finished, last = self.text.split("\n")
         self._lines = [wrapped for line in finished for wrapped in self._wrap(line)]
         self._done_upto = len(self.text) - len(last)
-        self._last = self._wrap(last)
+        self._set_last(last, grew=False)
 
     def _wanted_height(self) -> int:
         count = self.line_count
@@ -105,7 +125,7 @@ class LiveTail(OneLayout, Widget):
             return 0
         return -(-count // RESERVE_LINES) * RESERVE_LINES
 
-    def _refresh_after(self, first: int, shown: int) -> None:
+    def _refresh_lines(self, first: int, shown: int) -> None:
         """Repaint from line `first` down to the last line with text, now or before (`shown` lines)."""
         height = self._wanted_height()
         if height != self._height:
@@ -115,6 +135,7 @@ class LiveTail(OneLayout, Widget):
         end = min(height, max(shown, self.line_count))
         if first < end and self._width:
             self.refresh(Region(0, first, self._width, end - first))
+            paint_now(self)  # those lines alone, not a repaint of everything around them
 
     # -- Textual hooks --------------------------------------------------------------------------------------
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
@@ -129,14 +150,11 @@ class LiveTail(OneLayout, Widget):
         if width and width != self._width:
             self._width = width
             self._rewrap()
-            self._refresh_after(0, self._height)
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        self._style = self.rich_style  # once per repaint: it walks the DOM
-        return super().render_lines(crop)
+            self._refresh_lines(0, self._height)
 
     def render_line(self, y: int) -> Strip:
-        lines, style, width = self._lines, self._style, self.size.width
+        lines, width = self._lines, self.size.width
+        style = self.visual_style.rich_style  # cached by Textual until the styles change
         if y < len(lines):
             text = lines[y]
         elif self.text and y - len(lines) < len(self._last):
@@ -144,3 +162,28 @@ class LiveTail(OneLayout, Widget):
         else:
             return Strip.blank(width, style)
         return Strip([Segment(text, style)]).adjust_cell_length(width, style)
+
+
+def _expand_tabs(line: str) -> str:
+    return Content(line).expand_tabs(8).plain if "\t" in line else line
+
+
+def _starts(plain: str, width: int, known: list[int], keep: int) -> list[int]:
+    """Where each wrapped line of `plain` starts (word wrap, long words folded, as Textual's `Content.wrap`);
+    `known[:keep + 1]` still hold, so wrapping resumes at `known[keep]` (or earlier, at a word's start)."""
+    first_word = len(plain) - len(plain.lstrip())  # leading spaces belong to the first word
+    while 0 < keep < len(known) and (
+        known[keep] <= first_word or plain[known[keep]].isspace() or not plain[known[keep] - 1].isspace()
+    ):
+        keep -= 1  # that line does not start a word (part of a folded one): resume where a word starts
+    base = known[keep] if keep < len(known) else 0
+    keep = keep if base else 0
+    return known[:keep] + [base] + [base + cut for cut in divide_line(plain[base:], max(1, width), fold=True)]
+
+
+def _cut(plain: str, starts: list[int], width: int) -> list[str]:
+    """The wrapped lines: trailing spaces dropped where a line was broken, as `Content.wrap` does."""
+    ends = starts[1:] + [len(plain)]
+    lines = [plain[a:b].rstrip() for a, b in zip(starts[:-1], ends, strict=False)] + [plain[starts[-1] :]]
+    # only spaces, or a wide character on a 1-cell line, go past the width (words are folded)
+    return [set_cell_size(line, width) if cell_len(line) > width else line for line in lines]

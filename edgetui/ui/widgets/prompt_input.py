@@ -7,6 +7,8 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import TextArea
 
+from edgetui.ui.direct_paint import paint_now
+
 NEWLINE_KEYS = frozenset({"ctrl+j", "alt+enter", "shift+enter", "ctrl+enter"})
 APP_KEYS = frozenset({"ctrl+e", "ctrl+y", "ctrl+k", "ctrl+r", "ctrl+t", "ctrl+s", "ctrl+n", "ctrl+b"})
 
@@ -48,6 +50,10 @@ class PromptInput(TextArea, inherit_bindings=False):
             compact=True,
             placeholder=placeholder,
         )
+
+    def _toggle_cursor_blink_visible(self) -> None:
+        super()._toggle_cursor_blink_visible()
+        paint_now(self)  # the cursor's line alone, twice a second, also while an answer streams
 
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter":

@@ -1,0 +1,146 @@
+"""What a user's terminal shows: the real `edgetui` in a pseudo-terminal, its output read by a terminal emulator."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+
+import pyte
+import pytest
+
+from edgetui.core.store import Store
+from edgetui.paths import Paths
+
+PROMPT = "Write a long story about a dragon who learns to bake bread. Use many paragraphs."
+COLS, ROWS = 100, 30
+SCROLLBAR = "▁▂▃▄▅▆▇█▔▀"  # the thumb of the messages' scrollbar, at the right edge of the chat column
+
+
+class Terminal:
+    """A pseudo-terminal running edgetui, with a VT100 emulator (pyte) keeping what its screen shows."""
+
+    def __init__(self, cmd: list[str]) -> None:
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color"}
+        self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+        os.close(slave)
+        self.screen = pyte.Screen(COLS, ROWS)
+        self._stream = pyte.ByteStream(self.screen)
+        self._lock = threading.Lock()
+        self._last_data = time.monotonic()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            with self._lock:
+                self._stream.feed(data)
+                self._last_data = time.monotonic()
+
+    def lines(self) -> list[str]:
+        with self._lock:
+            return list(self.screen.display)
+
+    def settled_lines(self, quiet_s: float = 0.02, timeout: float = 2.0) -> list[str]:
+        """The screen between two updates (not halfway through one), as the user sees it."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self._lock:
+                if time.monotonic() - self._last_data >= quiet_s:
+                    return list(self.screen.display)
+            time.sleep(0.002)
+        return self.lines()
+
+    def wait_for(self, predicate, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return predicate()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
+
+
+def _answer() -> tuple[str, str]:
+    """The newest assistant message in the database and its status (saved at least once a second)."""
+    path = Paths.from_env().db_path
+    if not path.exists():
+        return "", ""
+    store = Store.open(path, read_only=True)
+    try:
+        sessions = store.list_sessions()
+        thread = store.thread(sessions[0].id) if sessions else []
+        last = thread[-1] if thread and thread[-1].role == "assistant" else None
+        return (last.content, last.status) if last else ("", "")
+    finally:
+        store.close()
+
+
+def _chat_column(line: str) -> str:
+    """The text of the chat pane on one screen line (between its left and right borders)."""
+    if "▏" not in line or "▕" not in line:
+        return ""
+    return line.split("▏", 1)[1].rsplit("▕", 1)[0].rstrip().rstrip(SCROLLBAR).strip()
+
+
+def _words(text: str) -> str:
+    return " ".join(re.sub(r"[*_`#>]", " ", text).split())
+
+
+@pytest.mark.engine
+@pytest.mark.slow
+def test_a_streaming_answer_reaches_the_terminal_line_by_line(default_model: Path) -> None:
+    """Mid-answer, the newest lines are written straight to the terminal (not through Textual's compositor): what a
+    terminal emulator shows in the chat column must be the answer's own text, in place, and the gauges beside it
+    must be intact; at the end the whole answer is shown as Markdown."""
+    config = Paths.from_env().ensure().config_file
+    config.write_text("[sampler]\ntemperature = 0.0\ntop_k = 1\nmax_tokens = 400\nseed = 0\n", encoding="utf-8")
+    term = Terminal([sys.executable, "-m", "edgetui", "--model", str(default_model)])
+    try:
+        assert term.wait_for(lambda: any("ngl" in line for line in term.lines()), 60), "the model did not load"
+        os.write(term.master, PROMPT.encode() + b"\r")
+        assert term.wait_for(lambda: len(_answer()[0]) > 1000, 60), "no answer reached the database"
+        time.sleep(0.3)
+        midway, midway_status = term.settled_lines(), _answer()[1]
+        assert term.wait_for(lambda: _answer()[1] == "complete", 60), "the answer did not finish"
+        time.sleep(1.0)
+        final_screen = term.settled_lines()
+        answer = _words(_answer()[0])
+        os.write(term.master, b"\x11")  # Ctrl+Q
+        term.proc.wait(timeout=30)
+    finally:
+        term.close()
+
+    assert midway_status == "streaming"
+    column = [_words(_chat_column(line)) for line in midway[1 : ROWS - 5]]  # below the header, above the prompt box
+    if "Assistant" in column:
+        column = column[column.index("Assistant") + 1 :]
+    if "…" in column:  # the answer's footer, while it streams
+        column = column[: column.index("…")]
+    shown = [line for line in column if line]
+    assert len(shown) >= 10, "\n".join(midway)
+    # every line in its place, none repeated or stale: together they are one stretch of the answer
+    assert " ".join(shown) in answer, "\n".join(midway)
+    assert any("tok/s now" in line for line in midway) and any("Memory" in line for line in midway)
+    final = [s for s in (_words(_chat_column(line)) for line in final_screen) if s and s in answer]
+    assert final and answer.endswith(final[-1]), "\n".join(final_screen)  # the end of the answer is on screen

@@ -1,0 +1,65 @@
+"""paint_now: a widget's changed lines go straight to the terminal only when nothing else is waiting or on top."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+from textual.geometry import Region
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from edgetui.ui.direct_paint import paint_now
+from edgetui.ui.widgets.live_tail import LiveTail
+
+
+class TailApp(App):
+    def compose(self) -> ComposeResult:
+        yield LiveTail()
+
+
+class Modal(ModalScreen):
+    def compose(self) -> ComposeResult:
+        yield Static("on top")
+
+
+async def _tail_with_lines(pilot, n: int) -> LiveTail:
+    tail = pilot.app.query_one(LiveTail)
+    tail.set_text("\n".join(f"line {i}" for i in range(n)))
+    await pilot.pause()
+    await pilot.pause()
+    return tail
+
+
+async def test_a_settled_screen_takes_the_changed_lines_directly():
+    async with TailApp().run_test(size=(40, 20)) as pilot:
+        tail = await _tail_with_lines(pilot, 5)
+        tail.refresh(Region(0, 4, 40, 1))
+        assert paint_now(tail)
+        assert not tail._repaint_required  # nothing left for Textual's next screen update
+        assert not paint_now(tail)  # nothing waiting: nothing to paint
+
+
+async def test_lines_under_a_notification_are_left_to_textual():
+    async with TailApp().run_test(size=(40, 20), notifications=True) as pilot:
+        tail = await _tail_with_lines(pilot, 20)
+        pilot.app.notify("covering the bottom right", timeout=30)
+        await pilot.pause(0.5)  # shown, and done sliding in
+        tail.refresh()
+        await pilot.pause()  # what the layouts left waiting is repainted
+        tail.refresh(Region(0, 0, 40, 2))  # top lines: not covered
+        assert paint_now(tail)
+        tail.refresh(Region(0, 17, 40, 2))  # where the toast is
+        assert not paint_now(tail)
+        assert tail._repaint_required
+
+
+async def test_a_pending_layout_or_another_screen_defers_to_textual():
+    async with TailApp().run_test(size=(40, 20)) as pilot:
+        tail = await _tail_with_lines(pilot, 5)
+        tail.refresh(layout=True)
+        tail.refresh(Region(0, 0, 40, 1))
+        assert not paint_now(tail)
+        await pilot.pause()
+        pilot.app.push_screen(Modal())
+        await pilot.pause()
+        tail.refresh(Region(0, 0, 40, 1))
+        assert not paint_now(tail)
