@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 MIGRATION_SET = "edgetui"
 BUSY_TIMEOUT_S = 5.0
 WRITE_RETRIES = 4
+OPEN_TRIES = 4  # opening a file another process is creating, moving aside or recovering
 BUSY_ERRORS = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY"})
 _CORRUPT_ERRORS = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
 T = TypeVar("T")
@@ -229,7 +230,7 @@ def open_database(path: str | Path, read_only: bool = False) -> OpenedDatabase:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         return _in_memory(path, f"Cannot create {path.parent} ({exc.strerror or exc}).")
-    for _ in range(3):
+    for attempt in range(OPEN_TRIES):
         ino = _inode(path)
         try:
             return OpenedDatabase(_open_file(path), path)
@@ -255,8 +256,13 @@ def open_database(path: str | Path, read_only: bool = False) -> OpenedDatabase:
                 f"{moved} (nothing was deleted) and a new, empty one was started.",
             )
         except (sqlite3.Error, OSError) as exc:
+            if is_busy(exc) and attempt < OPEN_TRIES - 1:
+                # another process is creating or recovering it: some of SQLite's WAL locks answer "busy" at once,
+                # without the busy timeout (a test of two processes opening one fresh file fell back to memory once)
+                time.sleep(0.1 * (attempt + 1))
+                continue
             return _in_memory(path, f"Cannot write the sessions database {path} ({exc}).")
-    return _in_memory(path, f"The sessions database {path} keeps being replaced.")
+    return _in_memory(path, f"The sessions database {path} keeps being replaced or stays locked.")
 
 
 def _open_file(path: Path) -> sqlite3.Connection:

@@ -141,3 +141,41 @@ def test_database_from_a_newer_edgetui_still_opens(tmp_path: Path) -> None:
     assert store.notice == ""
     assert store.create_session(model_name="x") > 0
     store.close()
+
+
+def test_a_database_busy_while_another_process_sets_it_up_is_waited_for(tmp_path: Path, monkeypatch) -> None:
+    """SQLite answers some WAL locks with "busy" at once, busy timeout or not: opening tries again, it does not fall
+    back to an in-memory database that would lose the session."""
+    from edgetui.core import migrations
+
+    real_open, calls = migrations._open_file, []
+
+    def busy_once(path: Path) -> sqlite3.Connection:
+        calls.append(path)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return real_open(path)
+
+    monkeypatch.setattr(migrations, "_open_file", busy_once)
+    store = Store.open(tmp_path / "edgetui.db")
+    try:
+        assert len(calls) == 2
+        assert store.persistent and store.notice == ""
+    finally:
+        store.close()
+
+
+def test_a_database_that_stays_busy_falls_back_with_a_notice(tmp_path: Path, monkeypatch) -> None:
+    from edgetui.core import migrations
+
+    def always_busy(path: Path) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(migrations, "_open_file", always_busy)
+    monkeypatch.setattr(migrations.time, "sleep", lambda s: None)
+    store = Store.open(tmp_path / "edgetui.db")
+    try:
+        assert not store.persistent
+        assert "locked" in store.notice
+    finally:
+        store.close()
