@@ -26,6 +26,12 @@ from edgetui.core.types import (
 )
 
 GGUF_MAGIC = b"GGUF"
+# Chunks the llama thread may make before the consumer takes them: it then never waits for a consumer that is
+# slow to get the GIL (in the app the UI thread holds it while it paints). A cancel still stops within a token.
+AHEAD = 64
+# The consumer takes what has gathered at most this often, instead of waking for every token; chunks keep the time
+# they were made, so the stats do not change, and the app shows text in batches of about 1/30 s anyway.
+GATHER_S = 0.015
 
 # Special tokens that identify a prompt format, tried in order when a GGUF carries no chat template.
 _FALLBACK_FORMATS: tuple[tuple[str, str], ...] = (
@@ -314,7 +320,9 @@ class LlamaEngine:
                 return
             max_tokens = min(sampler.max_tokens, room) if sampler.max_tokens > 0 else room
             yield from LlamaThread.shared().iterate(
-                lambda: self._produce(llm, tokens, stop, criteria, max_tokens, sampler, cancel, stats)
+                lambda: self._produce(llm, tokens, stop, criteria, max_tokens, sampler, cancel, stats),
+                ahead=AHEAD,
+                gather_s=GATHER_S,
             )
 
     def _produce(

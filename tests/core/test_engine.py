@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.core.engine import Engine, LlamaEngine
+from edgetui.core.engine import AHEAD, Engine, LlamaEngine
 from edgetui.core.types import ChatMessage, EngineError, LoadOptions, SamplerSettings, StopReason
 
 HELLO = [ChatMessage("user", "Say hello in one short sentence.")]
@@ -52,9 +52,9 @@ def test_cancel_stops_within_one_token(shared_engine: LlamaEngine) -> None:
         seen += 1
         if seen == 3:
             cancel.set()
-    assert seen == 3
+    assert 3 <= seen <= 3 + AHEAD  # what was made ahead before the cancel still arrives: nothing made is lost
     assert gen.stats.stop_reason is StopReason.CANCELLED
-    assert gen.stats.engine_timings["n_eval"] <= 4  # nothing decoded past the token that carried the cancel
+    assert gen.stats.engine_timings["n_eval"] <= seen + 1  # nothing decoded past the token that carried the cancel
 
 
 def test_conversation_too_long_is_reported(shared_engine: LlamaEngine) -> None:

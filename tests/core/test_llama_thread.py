@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -71,3 +72,65 @@ def test_errors_in_a_stream_reach_the_consumer() -> None:
     assert next(it) == 1
     with pytest.raises(RuntimeError, match="decode failed"):
         next(it)
+
+
+def test_a_stream_runs_ahead_of_a_slow_consumer_up_to_its_window() -> None:
+    lt = LlamaThread()
+    made = threading.Semaphore(0)
+
+    def gen():
+        for i in range(100):
+            made.release()
+            yield i
+
+    it = lt.iterate(gen, ahead=5)
+    assert next(it) == 0
+    for _ in range(6):  # item 0 and five more were made without the consumer asking for them
+        assert made.acquire(timeout=5)
+    assert not made.acquire(timeout=0.2)  # ...and no more: the window is full
+    assert list(it) == list(range(1, 100))  # nothing made ahead is lost
+
+
+def test_closing_a_stream_that_ran_ahead_drops_its_items_and_closes_it() -> None:
+    lt = LlamaThread()
+    closed = threading.Event()
+
+    def gen():
+        try:
+            yield from range(1000)
+        finally:
+            closed.set()
+
+    it = lt.iterate(gen, ahead=50)
+    assert next(it) == 0
+    it.close()
+    assert closed.is_set()
+    assert lt.call(lambda: "still serving") == "still serving"
+
+
+def test_streams_that_run_ahead_still_interleave() -> None:
+    lt = LlamaThread()
+    order: list[str] = []
+    gate = threading.Event()
+    busy = threading.Thread(target=lt.call, args=(gate.wait,))  # keeps the thread busy while both streams ask
+    busy.start()
+
+    def gen(tag: str):
+        for i in range(4):
+            order.append(f"{tag}{i}")
+            yield i
+
+    its = [lt.iterate(lambda t=t: gen(t), ahead=10) for t in "ab"]
+    results: dict[int, list[int]] = {}
+    consumers = [threading.Thread(target=lambda k=k: results.setdefault(k, list(its[k]))) for k in range(2)]
+    for th in consumers:
+        th.start()
+    while lt._inbox.qsize() < 2:  # both streams have asked for items
+        time.sleep(0.01)
+    gate.set()
+    for th in [busy, *consumers]:
+        th.join()
+    assert results == {0: [0, 1, 2, 3], 1: [0, 1, 2, 3]}
+    first, second = order[0][0], order[1][0]
+    assert first != second
+    assert order == [f"{tag}{i}" for i in range(4) for tag in (first, second)]  # one item each, in turn

@@ -25,6 +25,17 @@ async def test_prompt_streams_answer_with_fake_engine() -> None:
         assert app.chat.query_one("#prompt").text == ""
 
 
+async def test_what_start_up_made_is_kept_out_of_the_collectors_way() -> None:
+    """gc.freeze() once the app has started: a full collection no longer walks the widgets while an answer streams."""
+    import gc
+
+    app = make_app(FakeEngine("ok"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, app)
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0  # the next app in this process starts from a normal collector
+
+
 async def test_newline_key_does_not_send() -> None:
     engine = FakeEngine()
     app = make_app(engine)

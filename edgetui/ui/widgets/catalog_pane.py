@@ -21,6 +21,7 @@ from edgetui.core.catalog import CatalogEntry, filter_entries, format_bytes, for
 from edgetui.core.fit import FITS, NO_FIT, TIGHT
 from edgetui.core.openai_engine import REMOTE_PREFIX, guess_quant, remote_path
 from edgetui.ui.catalog_messages import ScanFinished, ScanProgressed
+from edgetui.ui.widgets.stable_scroll import StableScroll
 
 if TYPE_CHECKING:
     from edgetui.ui.app import EdgeApp
@@ -63,6 +64,10 @@ class FilterInput(Input):
     def action_clear(self) -> None:
         self.value = ""
         self.post_message(Input.Submitted(self, ""))
+
+
+class CatalogTable(StableScroll, DataTable):
+    """The model table: a DataTable that is not refreshed by screen layouts that leave it as it was."""
 
 
 class CatalogPane(Vertical):
@@ -108,7 +113,7 @@ class CatalogPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Label("Models", id="catalog-title", classes="pane-title", markup=False)
         yield FilterInput(placeholder="filter (Esc clears)", id="catalog-filter")
-        yield DataTable(id="catalog-table", cursor_type="row", zebra_stripes=True)
+        yield CatalogTable(id="catalog-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="catalog-status", markup=False)
 
     def on_mount(self) -> None:
