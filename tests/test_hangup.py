@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
-import pty
 import re
 import signal
-import struct
 import subprocess
-import sys
-import termios
 import threading
 import time
 from pathlib import Path
 
 from edgetui.core.store import Store
 from edgetui.paths import Paths
+from tests.pty_app import newest_answer, spawn, wait_until
 
 
 def _drain(fd: int, seen: list[bytes], stop: threading.Event) -> None:
@@ -32,39 +28,15 @@ def _drain(fd: int, seen: list[bytes], stop: threading.Event) -> None:
 
 def _launch(model: Path) -> tuple[subprocess.Popen, int, list[bytes], threading.Event]:
     """edgetui in a 100x30 pseudo-terminal; a thread keeps reading its output into `seen` until `stop` is set."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    env = {**os.environ, "TERM": "xterm-256color"}
-    cmd = [sys.executable, "-m", "edgetui", "--model", str(model)]
-    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
-    os.close(slave)
+    proc, master = spawn(model)
     seen: list[bytes] = []
     stop = threading.Event()
     threading.Thread(target=_drain, args=(master, seen, stop), daemon=True).start()
     return proc, master, seen, stop
 
 
-def _wait(predicate, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
-
-
 def _saved_answer() -> str:
-    """The newest assistant message in the database (it is saved at least once a second while it streams)."""
-    path = Paths.from_env().db_path
-    if not path.exists():
-        return ""
-    store = Store.open(path, read_only=True)
-    try:
-        sessions = store.list_sessions()
-        thread = store.thread(sessions[0].id) if sessions else []
-        return thread[-1].content if thread and thread[-1].role == "assistant" else ""
-    finally:
-        store.close()
+    return newest_answer()[0]
 
 
 def _assert_kept(partial: str) -> None:
@@ -90,9 +62,9 @@ def test_dropped_terminal_saves_the_partial_answer_and_exits(default_model: Path
         return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(seen).decode("utf-8", "replace"))
 
     try:
-        assert _wait(lambda: "ngl" in screen(), 60), "the model did not load"
+        assert wait_until(lambda: "ngl" in screen(), 60), "the model did not load"
         os.write(master, b"Write a long story about a dragon who bakes bread.\r")
-        assert _wait(lambda: len(_saved_answer()) > 20, 60), "no answer reached the database"
+        assert wait_until(lambda: len(_saved_answer()) > 20, 60), "no answer reached the database"
         stop.set()  # the link stalls: nothing reads the terminal, so its buffer fills and writes to it block
         time.sleep(4)
         partial = _saved_answer()
@@ -111,9 +83,9 @@ def test_a_terminal_gone_without_sighup_still_ends_the_app(default_model: Path) 
     edgetui notices the dead terminal by itself, saves the answer being streamed and exits."""
     proc, master, seen, _ = _launch(default_model)
     try:
-        assert _wait(lambda: b"ngl" in b"".join(seen), 60), "the model did not load"
+        assert wait_until(lambda: b"ngl" in b"".join(seen), 60), "the model did not load"
         os.write(master, b"Write a long story about a dragon who bakes bread.\r")
-        assert _wait(lambda: len(_saved_answer()) > 20, 60), "no answer reached the database"
+        assert wait_until(lambda: len(_saved_answer()) > 20, 60), "no answer reached the database"
         partial = _saved_answer()
         os.close(master)  # no signal at all
         proc.wait(timeout=30)

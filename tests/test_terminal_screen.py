@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
-import pty
 import re
-import struct
-import subprocess
-import sys
-import termios
 import threading
 import time
 from pathlib import Path
@@ -17,8 +11,8 @@ from pathlib import Path
 import pyte
 import pytest
 
-from edgetui.core.store import Store
 from edgetui.paths import Paths
+from tests.pty_app import newest_answer, spawn, wait_until
 
 PROMPT = "Write a long story about a dragon who learns to bake bread. Use many paragraphs."
 COLS, ROWS = 100, 30
@@ -28,12 +22,8 @@ SCROLLBAR = "▁▂▃▄▅▆▇█▔▀"  # the thumb of the messages' scrol
 class Terminal:
     """A pseudo-terminal running edgetui, with a VT100 emulator (pyte) keeping what its screen shows."""
 
-    def __init__(self, cmd: list[str]) -> None:
-        self.master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
-        env = {**os.environ, "TERM": "xterm-256color"}
-        self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
-        os.close(slave)
+    def __init__(self, model: Path) -> None:
+        self.proc, self.master = spawn(model, ROWS, COLS)
         self.screen = pyte.Screen(COLS, ROWS)
         self._stream = pyte.ByteStream(self.screen)
         self._lock = threading.Lock()
@@ -66,34 +56,11 @@ class Terminal:
             time.sleep(0.002)
         return self.lines()
 
-    def wait_for(self, predicate, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if predicate():
-                return True
-            time.sleep(0.05)
-        return predicate()
-
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
         os.close(self.master)
-
-
-def _answer() -> tuple[str, str]:
-    """The newest assistant message in the database and its status (saved at least once a second)."""
-    path = Paths.from_env().db_path
-    if not path.exists():
-        return "", ""
-    store = Store.open(path, read_only=True)
-    try:
-        sessions = store.list_sessions()
-        thread = store.thread(sessions[0].id) if sessions else []
-        last = thread[-1] if thread and thread[-1].role == "assistant" else None
-        return (last.content, last.status) if last else ("", "")
-    finally:
-        store.close()
 
 
 def _chat_column(line: str) -> str:
@@ -115,17 +82,17 @@ def test_a_streaming_answer_reaches_the_terminal_line_by_line(default_model: Pat
     must be intact; at the end the whole answer is shown as Markdown."""
     config = Paths.from_env().ensure().config_file
     config.write_text("[sampler]\ntemperature = 0.0\ntop_k = 1\nmax_tokens = 400\nseed = 0\n", encoding="utf-8")
-    term = Terminal([sys.executable, "-m", "edgetui", "--model", str(default_model)])
+    term = Terminal(default_model)
     try:
-        assert term.wait_for(lambda: any("ngl" in line for line in term.lines()), 60), "the model did not load"
+        assert wait_until(lambda: any("ngl" in line for line in term.lines()), 60), "the model did not load"
         os.write(term.master, PROMPT.encode() + b"\r")
-        assert term.wait_for(lambda: len(_answer()[0]) > 1000, 60), "no answer reached the database"
+        assert wait_until(lambda: len(newest_answer()[0]) > 1000, 60), "no answer reached the database"
         time.sleep(0.3)
-        midway, midway_status = term.settled_lines(), _answer()[1]
-        assert term.wait_for(lambda: _answer()[1] == "complete", 60), "the answer did not finish"
+        midway, midway_status = term.settled_lines(), newest_answer()[1]
+        assert wait_until(lambda: newest_answer()[1] == "complete", 60), "the answer did not finish"
         time.sleep(1.0)
         final_screen = term.settled_lines()
-        answer = _words(_answer()[0])
+        answer = _words(newest_answer()[0])
         os.write(term.master, b"\x11")  # Ctrl+Q
         term.proc.wait(timeout=30)
     finally:
