@@ -229,11 +229,10 @@ class EdgeApp(ModelLoading, App[None]):
                 return
 
     def on_unmount(self) -> None:
+        import gc
         import signal
 
         self._unmounted.set()
-        import gc
-
         gc.unfreeze()  # another app in this process (the tests, the bench) starts from a normal collector
         for sig, handler in self._old_signal_handlers.items():
             if handler is not None:  # None: a handler set outside Python, which cannot be put back
