@@ -36,6 +36,16 @@ async def wait_loaded(pilot, app: EdgeApp, timeout: float = 30.0) -> None:
     await wait_for(pilot, lambda: app.engine.info is not None, timeout)
 
 
+async def wait_answer_words(pilot, app: EdgeApp, count: int = 3, timeout: float = 30.0) -> None:
+    """Wait until the answer streaming in has at least `count` words (a fixed pause is too short on a busy machine)."""
+
+    def enough() -> bool:
+        views = messages(app)
+        return bool(views) and views[-1].role == "assistant" and len(views[-1].text.split()) >= count
+
+    await wait_for(pilot, enough, timeout)
+
+
 async def say(pilot, app: EdgeApp, text: str) -> None:
     """Put `text` in the prompt box and press Enter (other tests type key by key)."""
     app.chat.query_one("#prompt").text = text

@@ -178,6 +178,6 @@ async def test_delete_asks_then_removes_a_copied_file_and_refuses_the_default(de
         # the bundled default model: refused, without even asking
         await select(pilot, app, default_model)
         await pilot.press("delete")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: any("never deleted" in n.message for n in app._notifications))
         assert app.screen is app.main_screen and default_model.exists()
         assert any("never deleted" in n.message for n in app._notifications)

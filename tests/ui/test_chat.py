@@ -6,7 +6,17 @@ from pathlib import Path
 
 from edgetui.core.engine import LlamaEngine
 from tests.ui.fake_engine import FakeEngine
-from tests.ui.helpers import SIZE, footer, make_app, messages, status, wait_idle, wait_loaded
+from tests.ui.helpers import (
+    SIZE,
+    footer,
+    make_app,
+    messages,
+    status,
+    wait_answer_words,
+    wait_for,
+    wait_idle,
+    wait_loaded,
+)
 
 
 async def test_prompt_streams_answer_with_fake_engine() -> None:
@@ -52,7 +62,7 @@ async def test_escape_stops_and_keeps_partial_answer() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, app)
         await pilot.press(*"go", "enter")
-        await pilot.pause(0.3)
+        await wait_answer_words(pilot, app)
         await pilot.press("escape")
         await wait_idle(pilot, app)
         answer = messages(app)[-1]
@@ -64,7 +74,7 @@ async def test_escape_stops_and_keeps_partial_answer() -> None:
 async def test_load_failure_is_shown_and_app_keeps_running() -> None:
     app = make_app(FakeEngine(fail_load="broken.gguf is not a GGUF file"))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: "not a GGUF file" in status(app))
         assert "not a GGUF file" in status(app)
         await pilot.press(*"hi", "enter")
         await pilot.pause()

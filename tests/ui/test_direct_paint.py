@@ -6,9 +6,11 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.screen import ModalScreen
 from textual.widgets import Static
+from textual.widgets._toast import Toast
 
 from edgetui.ui.direct_paint import paint_now
 from edgetui.ui.widgets.live_tail import LiveTail
+from tests.ui.helpers import wait_for
 
 
 class TailApp(App):
@@ -42,7 +44,8 @@ async def test_lines_under_a_notification_are_left_to_textual():
     async with TailApp().run_test(size=(40, 20), notifications=True) as pilot:
         tail = await _tail_with_lines(pilot, 20)
         pilot.app.notify("covering the bottom right", timeout=30)
-        await pilot.pause(0.5)  # shown, and done sliding in
+        await wait_for(pilot, lambda: bool(pilot.app.screen.query(Toast)))  # shown
+        await pilot.wait_for_scheduled_animations()  # and done sliding in
         tail.refresh()
         await pilot.pause()  # what the layouts left waiting is repainted
         tail.refresh(Region(0, 0, 40, 2))  # top lines: not covered

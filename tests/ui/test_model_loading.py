@@ -71,7 +71,7 @@ async def test_a_model_that_does_not_fit_asks_first_and_n_cancels(default_model:
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         assert "does not fit" in app.screen.body and "64 MiB free" in app.screen.body
         await pilot.press("n")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: "Not loaded" in status(app))
         assert engine.info is None
         assert "Not loaded" in status(app) and "does not fit" in status(app)
         # asked again, "y" loads anyway

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from textual.command import CommandList, CommandPalette
+
 from edgetui.core.store import Store
 from edgetui.ui.screens.sessions_screen import SessionsScreen
 from edgetui.ui.screens.settings_dialog import SettingsDialog
 from tests.ui.fake_engine import FakeEngine
-from tests.ui.helpers import SIZE, footer, make_app, messages, say, status, wait_for, wait_loaded
+from tests.ui.helpers import (
+    SIZE,
+    footer,
+    make_app,
+    messages,
+    say,
+    status,
+    wait_answer_words,
+    wait_for,
+    wait_loaded,
+)
 
 
 async def test_every_turn_is_saved_and_new_session_starts_empty() -> None:
@@ -177,7 +189,7 @@ async def test_stopped_answer_is_saved_as_stopped() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, app)
         await pilot.press(*"go", "enter")
-        await pilot.pause(0.3)
+        await wait_answer_words(pilot, app)
         await pilot.press("escape")
         await wait_for(pilot, lambda: not app.chat.generating)
         answer = app.store.thread(app.chat.conv.session_id)[-1]
@@ -193,11 +205,14 @@ async def test_command_palette_lists_every_action() -> None:
         for title, _, action in app.PALETTE_ACTIONS:
             assert title in titles
             assert hasattr(app, f"action_{action.split('(')[0]}")
+        await say(pilot, app, "a first session")
+        assert app.chat.conv.session_id is not None
         await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
         await pilot.press(*"New chat")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: app.screen.query_one(CommandList).option_count > 0)
         await pilot.press("enter")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: app.chat.conv.session_id is None)
         assert app.chat.conv.session_id is None
 
 
@@ -206,7 +221,7 @@ async def test_ctrl_c_stops_the_answer_and_keeps_it() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, app)
         await pilot.press(*"go", "enter")
-        await pilot.pause(0.3)
+        await wait_answer_words(pilot, app)
         await pilot.press("ctrl+c")
         await wait_for(pilot, lambda: not app.chat.generating)
         assert app.is_running
@@ -219,7 +234,7 @@ async def test_hang_up_saves_the_partial_answer_then_exits() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, app)
         await pilot.press(*"go", "enter")
-        await pilot.pause(0.3)
+        await wait_answer_words(pilot, app)
         sid = app.chat.conv.session_id
         app._hang_up()  # what SIGHUP (a dropped SSH link) and SIGTERM do
         await wait_for(pilot, lambda: not app.is_running, timeout=5)
