@@ -237,6 +237,6 @@ async def test_hang_up_saves_the_partial_answer_then_exits() -> None:
         await wait_answer_words(pilot, app)
         sid = app.chat.conv.session_id
         app._hang_up()  # what SIGHUP (a dropped SSH link) and SIGTERM do
-        await wait_for(pilot, lambda: not app.is_running, timeout=5)
+        await wait_for(pilot, lambda: not app.is_running, timeout=15)
     answer = app.store.thread(sid)[-1]
     assert answer.status == "stopped" and answer.content.startswith("w w")
