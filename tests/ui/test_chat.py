@@ -71,6 +71,21 @@ async def test_escape_stops_and_keeps_partial_answer() -> None:
         assert "stopped" in footer(answer)
 
 
+async def test_the_prompt_cursor_stays_still_while_an_answer_streams() -> None:
+    """No blinking (a repaint twice a second) while llama.cpp needs every core; it blinks again afterwards."""
+    app = make_app(FakeEngine(" ".join(f"w{i}" for i in range(300)), delay=0.01))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, app)
+        prompt = app.chat.query_one("#prompt")
+        assert prompt.cursor_blink
+        await pilot.press(*"go", "enter")
+        await wait_answer_words(pilot, app)
+        assert not prompt.cursor_blink  # TextArea pauses its blink timer
+        await pilot.press("escape")
+        await wait_idle(pilot, app)
+        assert prompt.cursor_blink
+
+
 async def test_load_failure_is_shown_and_app_keeps_running() -> None:
     app = make_app(FakeEngine(fail_load="broken.gguf is not a GGUF file"))
     async with app.run_test(size=SIZE) as pilot:
