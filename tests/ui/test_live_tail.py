@@ -64,6 +64,19 @@ def test_streamed_wrapping_matches_textual(text, width, steps):
     assert tail._lines + tail._last == content_wrap(text, width)
 
 
+def spy_layouts(tail: LiveTail) -> list[bool]:
+    """From now on, whether each `tail.refresh` asks for a screen layout."""
+    layouts: list[bool] = []
+    original = tail.refresh
+
+    def spy(*regions, **kwargs):
+        layouts.append(kwargs.get("layout", False))
+        return original(*regions, **kwargs)
+
+    tail.refresh = spy
+    return layouts
+
+
 class TailApp(App):
     def compose(self) -> ComposeResult:
         yield LiveTail()
@@ -96,14 +109,7 @@ async def test_tail_height_grows_in_steps_and_tokens_repaint_without_layout():
         tail.set_text("word")
         await pilot.pause()
         assert tail.size.height == RESERVE_LINES
-        layouts = []
-        original = tail.refresh
-
-        def spy(*regions, **kwargs):
-            layouts.append(kwargs.get("layout", False))
-            return original(*regions, **kwargs)
-
-        tail.refresh = spy
+        layouts = spy_layouts(tail)
         text = "word"
         while tail.line_count < RESERVE_LINES:
             text += " word"
@@ -138,6 +144,22 @@ async def test_streamed_answer_ends_as_markdown_with_every_chunk():
         assert view.text == answer
         assert view.body.source == answer
         assert view.tail is None  # the finished answer keeps no live tail
+
+
+async def test_a_new_answer_has_room_for_its_first_lines_before_any_text():
+    """The layout that places the first lines comes with the answer's mount, not once tokens stream."""
+    app = ViewApp()
+    async with app.run_test(size=(40, 20)) as pilot:
+        view = app.query_one(MessageView)
+        tail = view.tail
+        assert tail is not None and tail.reserve and tail.size.height == RESERVE_LINES
+        layouts = spy_layouts(tail)
+        await view.append("The first words")
+        await view.append(" of the answer.")
+        assert layouts and not any(layouts)
+        await view.finish()
+        await pilot.pause()
+        assert view.tail is None and view.body.source == "The first words of the answer."
 
 
 class SavedViewApp(App):

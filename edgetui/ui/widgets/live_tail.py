@@ -55,8 +55,11 @@ class LiveTail(OneLayout, Widget):
     }
     """
 
-    def __init__(self, *, classes: str | None = None) -> None:
+    def __init__(self, *, classes: str | None = None, reserve: bool = False) -> None:
+        """With `reserve`, the first step of height is there before any text: the screen layout that places the
+        first lines happens with the one that mounts the answer (while the prompt is read), not among the tokens."""
         super().__init__(classes=classes)
+        self.reserve = reserve
         self.text = ""
         self._width = 0
         self._lines: list[str] = []  # wrapped lines of every logical line but the last
@@ -122,7 +125,7 @@ class LiveTail(OneLayout, Widget):
     def _wanted_height(self) -> int:
         count = self.line_count
         if not count:
-            return 0
+            return RESERVE_LINES if self.reserve else 0
         return -(-count // RESERVE_LINES) * RESERVE_LINES
 
     def _refresh_lines(self, first: int, shown: int) -> None:

@@ -59,7 +59,7 @@ class MessageView(OneLayout, Vertical, can_focus=True):
         yield Static(self._title(), classes="message-title")
         yield Markdown(self.text, classes="message-body")
         if self.role == "assistant" and not self.text:  # an answer about to stream (saved ones need no tail)
-            self._tail = LiveTail(classes="message-tail")
+            self._tail = LiveTail(classes="message-tail", reserve=True)
             yield self._tail
         yield Static("", classes="message-footer")
 
