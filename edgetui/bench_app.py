@@ -68,10 +68,12 @@ async def app_runs(
     app.token_rate_add = record  # type: ignore[method-assign]
     stats: list[Any] = []
     done = app.generation_finished
+    finished = asyncio.Event()
 
     def keep(gen_stats: Any) -> None:
         stats.append(gen_stats)
         done(gen_stats)
+        finished.set()
 
     app.generation_finished = keep  # type: ignore[method-assign]
     result: dict[str, Any] = {"raw": [], "engine": [], "app": [], "shown": [], "updates_per_s": [], "key_ms": []}
@@ -102,9 +104,13 @@ async def app_runs(
                     await asyncio.sleep(0.001)
                 result["key_ms"].extend(await key_latencies(app))
                 continue
+            finished.clear()
             await pilot.press(*PROMPT, "enter")
-            while app.chat.generating:
-                await asyncio.sleep(0.05)
+            while app.chat.generating:  # woken by the answer's end: polling would be UI-thread work too
+                try:
+                    await asyncio.wait_for(finished.wait(), 1.0)
+                except TimeoutError:
+                    pass
             app.chat.query_one("#prompt").clear()
             result["app"].append(stats[-1].gen_tps if stats else 0.0)
             if len(shown) > 1:
