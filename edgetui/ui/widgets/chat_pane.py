@@ -348,7 +348,8 @@ class ChatPane(ChatActions, Vertical):
             self.refresh_status()
             # A steady cursor while an answer streams: each blink repaints the prompt's line (~0.6 ms, twice a
             # second), CPU time taken from llama.cpp's threads on a machine with few cores.
-            self.query_one("#prompt", PromptInput).cursor_blink = not generating
+            for prompt in self.query("#prompt").results(PromptInput):  # none while the pane is taken down
+                prompt.cursor_blink = not generating
 
 
 def stats_line_from_record(run: dict) -> str:
