@@ -30,7 +30,7 @@ GGUF_MAGIC = b"GGUF"
 # slow to get the GIL (in the app the UI thread holds it while it paints). A cancel still stops within a token.
 AHEAD = 64
 # The consumer takes what has gathered at most this often, instead of waking for every token; chunks keep the time
-# they were made, so the stats do not change, and the app shows text in batches of about 1/30 s anyway.
+# they were made, so the stats do not change, and the app flushes text to the screen every 1/25 s anyway.
 GATHER_S = 0.015
 
 # Special tokens that identify a prompt format, tried in order when a GGUF carries no chat template.

@@ -6,7 +6,6 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.screen import ModalScreen
 from textual.widgets import Static
-from textual.widgets._toast import Toast
 
 from edgetui.ui.direct_paint import paint_now
 from edgetui.ui.widgets.live_tail import LiveTail
@@ -44,7 +43,7 @@ async def test_lines_under_a_notification_are_left_to_textual():
     async with TailApp().run_test(size=(40, 20), notifications=True) as pilot:
         tail = await _tail_with_lines(pilot, 20)
         pilot.app.notify("covering the bottom right", timeout=30)
-        await wait_for(pilot, lambda: bool(pilot.app.screen.query(Toast)))  # shown
+        await wait_for(pilot, lambda: bool(pilot.app.screen.query("Toast")))  # shown
         await pilot.wait_for_scheduled_animations()  # and done sliding in
         tail.refresh()
         await pilot.pause()  # what the layouts left waiting is repainted
