@@ -29,9 +29,10 @@ GGUF_MAGIC = b"GGUF"
 # Chunks the llama thread may make before the consumer takes them: it then never waits for a consumer that is
 # slow to get the GIL (in the app the UI thread holds it while it paints). A cancel still stops within a token.
 AHEAD = 64
-# The consumer takes what has gathered at most this often, instead of waking for every token; chunks keep the time
-# they were made, so the stats do not change, and the app flushes text to the screen every 1/25 s anyway.
-GATHER_S = 0.015
+# The tokens made within this time reach the consumer as one chunk: its thread wakes 25 times a second, not once per
+# token (on a busy machine each wake-up preempts a llama.cpp thread). The stats are taken per token on the llama
+# thread, so they do not change; the chat shows text at this pace anyway.
+GATHER_S = 1 / 25
 
 # Special tokens that identify a prompt format, tried in order when a GGUF carries no chat template.
 _FALLBACK_FORMATS: tuple[tuple[str, str], ...] = (
@@ -91,6 +92,11 @@ class Generation(Iterator[Chunk]):
         for _ in self:
             pass
         return self.text
+
+
+def merge_chunks(chunks: list[Chunk]) -> Chunk:
+    """One chunk for several in a row: their text, their tokens, the time of the last."""
+    return Chunk("".join(c.text for c in chunks), chunks[-1].t, sum(c.tokens for c in chunks))
 
 
 class LlamaLog:
@@ -323,6 +329,7 @@ class LlamaEngine:
                 lambda: self._produce(llm, tokens, stop, criteria, max_tokens, sampler, cancel, stats),
                 ahead=AHEAD,
                 gather_s=GATHER_S,
+                merge=merge_chunks,
             )
 
     def _produce(

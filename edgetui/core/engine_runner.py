@@ -22,9 +22,9 @@ import sys
 import threading
 from typing import Any, BinaryIO
 
-from edgetui.core.engine import LlamaEngine
+from edgetui.core.engine import GATHER_S, LlamaEngine, merge_chunks
 from edgetui.core.llama_thread import LlamaThread
-from edgetui.core.types import EngineError, StopReason
+from edgetui.core.types import Chunk, EngineError, StopReason
 
 
 class EngineRunner:
@@ -94,11 +94,26 @@ class EngineRunner:
         gen = self.engine.stream_chat(messages, sampler, self._cancels[rid])
 
         def run() -> None:  # the whole loop on the llama thread: no thread handoff per token
+            held: list[Chunk] = []  # the tokens of the last 1/25 s go to the app as one message, like in-process
+
+            def send_held() -> None:
+                chunk = merge_chunks(held)
+                self.send(rid, "chunk", (chunk.text, chunk.t, chunk.tokens))
+                held.clear()
+
+            sent = float("-inf")
             try:
                 for chunk in gen:
-                    self.send(rid, "chunk", (chunk.text, chunk.t))
+                    held.append(chunk)
+                    if chunk.t - sent >= GATHER_S:
+                        send_held()
+                        sent = chunk.t
             finally:
-                gen.close()
+                try:
+                    if held:
+                        send_held()
+                finally:
+                    gen.close()
 
         try:
             LlamaThread.shared().call(run)

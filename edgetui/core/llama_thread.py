@@ -10,8 +10,10 @@ Streams are advanced one item at a time in turn, so two answers "at once" (compa
 the one thread. A stream may run a few items ahead of its consumer (`ahead`): then the llama thread never waits for
 the consumer between tokens. In the app that wait cost about 0.3 ms a token, 4 % of the answer's time: the consumer
 needs the GIL to ask for the next token, and the UI thread holds it while it lays out and paints (measured in the
-app: the time per token outside llama_decode fell from 0.36-0.52 ms to 0.07-0.20 ms). Callers must not hold a lock
-that a task or stream step on this thread would wait for.
+app: the time per token outside llama_decode fell from 0.36-0.52 ms to 0.07-0.20 ms). With `gather_s` the items
+are handed over in batches, so the consumer's thread wakes a few dozen times a second, not once per token (each
+wake-up on a busy machine preempts a llama.cpp thread). Callers must not hold a lock that a task or stream step on
+this thread would wait for.
 """
 
 from __future__ import annotations
@@ -33,8 +35,11 @@ class _Stream:
     make: Callable[[], Iterator[Any]]
     out: queue.SimpleQueue[tuple[str, Any]] = field(default_factory=queue.SimpleQueue)
     it: Iterator[Any] | None = None
+    gather_s: float = 0.0
     credit: int = 0  # items the consumer has room for (touched on the llama thread only)
     done: bool = False
+    held: list[Any] = field(default_factory=list)  # made, not handed over yet (llama thread only)
+    handed: float = float("-inf")  # time.perf_counter() of the last hand-over (llama thread only)
 
 
 class LlamaThread:
@@ -67,32 +72,36 @@ class LlamaThread:
         self._inbox.put(("call", (future, fn, args, kwargs)))
         return future.result()
 
-    def iterate(self, make: Callable[[], Iterator[T]], ahead: int = 1, gather_s: float = 0.0) -> Iterator[T]:
+    def iterate(
+        self,
+        make: Callable[[], Iterator[T]],
+        ahead: int = 1,
+        gather_s: float = 0.0,
+        merge: Callable[[list[T]], T] | None = None,
+    ) -> Iterator[T]:
         """Items of the iterator `make()` returns, produced on the llama thread and yielded here.
 
         At most `ahead` items are produced before the consumer takes them (1: each item only when asked for).
-        With `gather_s`, a consumer that finds no item waiting sleeps that long before it waits for one, so it
-        wakes a few dozen times a second instead of once per token (each wake-up can preempt a llama.cpp thread).
+        With `gather_s`, items are handed over together, at most once per `gather_s` (the first at once, and
+        whenever the consumer's room runs out); with `merge`, each such batch is yielded as `merge(batch)`.
         Closing the returned generator (break, GeneratorExit) closes the inner one, and returns once its `finally`
         blocks have run; items made ahead and not taken are dropped.
         """
         if self.on_thread:
             yield from make()
             return
-        stream = _Stream(make)
+        stream = _Stream(make, gather_s=gather_s)
         finished = False
         try:
             self._inbox.put(("next", (stream, max(1, ahead))))
             while True:
-                try:
-                    kind, value = stream.out.get_nowait()
-                except queue.Empty:
-                    if gather_s > 0:
-                        time.sleep(gather_s)
-                    kind, value = stream.out.get()
-                if kind == "item":
-                    self._inbox.put(("next", (stream, 1)))  # room for one more
-                    yield value
+                kind, value = stream.out.get()
+                if kind == "items":
+                    self._inbox.put(("next", (stream, len(value))))  # room for as many more
+                    if merge is not None and len(value) > 1:
+                        yield merge(value)
+                    else:
+                        yield from value
                     continue
                 finished = True
                 if kind == "done":
@@ -101,7 +110,7 @@ class LlamaThread:
         finally:
             if not finished:
                 self._inbox.put(("close", stream))
-                while stream.out.get()[0] == "item":  # items made ahead: dropped
+                while stream.out.get()[0] == "items":  # items made ahead: dropped
                     pass
 
     # -- the thread ---------------------------------------------------------------------------------------
@@ -151,8 +160,17 @@ class LlamaThread:
             return
         if item is _DONE:
             self._finish(stream, ("done", None))
-        else:
-            stream.out.put(("item", item))
+            return
+        stream.held.append(item)
+        now = time.perf_counter()
+        if stream.credit <= 0 or now - stream.handed >= stream.gather_s:
+            self._hand_over(stream, now)
+
+    @staticmethod
+    def _hand_over(stream: _Stream, now: float) -> None:
+        stream.out.put(("items", stream.held))
+        stream.held = []
+        stream.handed = now
 
     def _finish(self, stream: _Stream, last: tuple[str, Any]) -> None:
         close = getattr(stream.it, "close", None)
@@ -163,4 +181,6 @@ class LlamaThread:
                 last = ("error", exc)
         stream.it = None
         stream.done = True
+        if stream.held:
+            self._hand_over(stream, time.perf_counter())
         stream.out.put(last)

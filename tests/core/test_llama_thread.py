@@ -134,3 +134,25 @@ def test_streams_that_run_ahead_still_interleave() -> None:
     first, second = order[0][0], order[1][0]
     assert first != second
     assert order == [f"{tag}{i}" for i in range(4) for tag in (first, second)]  # one item each, in turn
+
+
+def test_gathered_items_arrive_in_batches_merged_in_order() -> None:
+    lt = LlamaThread()
+
+    def gen():
+        for i in range(60):
+            time.sleep(0.002)  # a token every 2 ms
+            yield [i]
+
+    batches = list(lt.iterate(gen, ahead=100, gather_s=0.03, merge=lambda items: [x for item in items for x in item]))
+    assert [x for batch in batches for x in batch] == list(range(60))  # nothing lost, nothing reordered
+    assert batches[0] == [0]  # the first item is handed over at once
+    assert len(batches) < 15  # ~60 items in 0.12 s+ at most every 0.03 s: a handful of wake-ups, not 60
+
+
+def test_gathered_items_are_handed_over_when_the_consumers_room_runs_out() -> None:
+    lt = LlamaThread()
+    it = lt.iterate(lambda: iter(range(10)), ahead=3, gather_s=60.0)  # without the room rule: a minute per batch
+    start = time.perf_counter()
+    assert list(it) == list(range(10))
+    assert time.perf_counter() - start < 30

@@ -36,6 +36,8 @@ def test_streams_the_same_greedy_answer_as_the_in_process_engine(engine: Process
     assert gen.stats.gen_tokens == 24 or gen.stats.stop_reason is StopReason.EOS
     assert gen.stats.gen_tps > 0 and gen.stats.prompt_tokens > 0
     assert all(a.t <= b.t for a, b in zip(chunks, chunks[1:], strict=False))  # one monotonic clock for both
+    # the runner sends the tokens of each 1/25 s as one chunk, with their count
+    assert sum(c.tokens for c in chunks) == sum(c.tokens for c in shared_engine.stream_chat(ASK, sampler))
     assert engine.count_tokens(ASK) == shared_engine.count_tokens(ASK)
     info = engine.info
     assert info is not None and info.name == "SmolLM2-135M-Instruct.Q4_1" and info.n_ctx == 1024

@@ -24,7 +24,10 @@ from edgetui.ui.widgets.prompt_input import PromptInput
 if TYPE_CHECKING:
     from edgetui.ui.app import EdgeApp
 
-FLUSH_S = 1 / 25  # text reaches the screen ~21 times a second: above the 20/s floor, each update costs CPU
+# Text reaches the screen at most this often. The local engine hands over text every 1/25 s (engine.GATHER_S), a
+# little more than this, so each of its chunks is shown at once, ~23 times a second: above the 20/s floor, and each
+# update costs CPU. This paces engines that hand over every token (remote endpoints, the engine process).
+FLUSH_S = 1 / 30
 LOW_REDRAW_FLUSH_S = 0.25
 STATUS_LABEL = {"stopped": "stopped", "error": "error", "interrupted": "interrupted (edgetui was killed mid-answer)"}
 
