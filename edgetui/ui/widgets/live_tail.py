@@ -47,7 +47,12 @@ class OneLayout:
 
 class LiveTail(OneLayout, Widget):
     """Plain wrapped text that only grows at its end: a new token re-wraps the last line or two and repaints the lines
-    that changed, and the height (hence a screen layout) changes only every `RESERVE_LINES` lines."""
+    that changed, and the height (hence a screen layout) changes only every `RESERVE_LINES` lines.
+
+    Once the tail is taller than what can be seen of it, it can hold its height (`hold_window`): it then shows its
+    last `window` lines, and a new line moves them up, a repaint of its own rows instead of a screen layout. The
+    lines above the window are not on the screen; `release_window` gives the tail its full height again (when the
+    user scrolls back, for one)."""
 
     DEFAULT_CSS = """
     LiveTail {
@@ -68,6 +73,8 @@ class LiveTail(OneLayout, Widget):
         self._last_starts: list[int] = []  # where each of its wrapped lines starts in `_last_plain`
         self._done_upto = 0  # index in `text` where the last logical line starts
         self._height = 0
+        self.window = 0  # held height: the last `window` lines are shown (0: as tall as the text, in steps)
+        self._top = 0  # the first line shown (lines above the window), when last painted
 
     # -- text ---------------------------------------------------------------------------------------------
     def set_text(self, text: str) -> None:
@@ -100,6 +107,26 @@ class LiveTail(OneLayout, Widget):
     def line_count(self) -> int:
         return len(self._lines) + len(self._last) if self.text else 0
 
+    @property
+    def hidden(self) -> int:
+        """Lines above the held window (not on the screen)."""
+        return max(0, self.line_count - self.window) if self.window else 0
+
+    def hold_window(self) -> None:
+        """Keep the current height: from now on new lines move the shown ones up."""
+        if not self.window and self._height:
+            self.window = self._height
+            self._top = self.hidden
+
+    def release_window(self) -> int:
+        """Back to the full height (a screen layout); returns how many lines were above the window."""
+        hidden = self.hidden
+        if self.window:
+            self.window = self._top = 0
+            self._height = self._wanted_height()
+            self.refresh(layout=True)
+        return hidden
+
     def _wrap(self, line: str) -> list[str]:
         plain = _expand_tabs(line)
         return _cut(plain, _starts(plain, self._width, [], 0), self._width)
@@ -123,6 +150,8 @@ class LiveTail(OneLayout, Widget):
         self._set_last(last, grew=False)
 
     def _wanted_height(self) -> int:
+        if self.window:
+            return self.window
         count = self.line_count
         if not count:
             return RESERVE_LINES if self.reserve else 0
@@ -135,7 +164,12 @@ class LiveTail(OneLayout, Widget):
             self._height = height
             self.refresh(layout=True)
             return
-        end = min(height, max(shown, self.line_count))
+        top = self.hidden
+        if top != self._top:  # the window moved down the text: every row shows another line
+            self._top = top
+            first, end = 0, height
+        else:
+            first, end = max(0, first - top), min(height, max(shown, self.line_count) - top)
         if first < end and self._width:
             self.refresh(Region(0, first, self._width, end - first))
             paint_now(self)  # those lines alone, not a repaint of everything around them
@@ -144,6 +178,7 @@ class LiveTail(OneLayout, Widget):
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         if width != self._width:
             self._width = width
+            self.window = self._top = 0  # other lines: the window no longer fits what was around it
             self._rewrap()
         self._height = self._wanted_height()
         return self._height
@@ -152,10 +187,12 @@ class LiveTail(OneLayout, Widget):
         width = self.content_region.width
         if width and width != self._width:
             self._width = width
+            self.window = self._top = 0  # other lines: the window no longer fits what was around it
             self._rewrap()
             self._refresh_lines(0, self._height)
 
     def render_line(self, y: int) -> Strip:
+        y += self.hidden
         lines, width = self._lines, self.size.width
         style = self.visual_style.rich_style  # cached by Textual until the styles change
         if y < len(lines):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from textual.containers import VerticalScroll
 from textual.geometry import Size
 
+from edgetui.ui.widgets.live_tail import LiveTail
+
 
 class MessageList(VerticalScroll):
     """A `VerticalScroll` that skips the second screen layout Textual makes when only its content grew.
@@ -14,6 +16,8 @@ class MessageList(VerticalScroll):
     content that shrank or got wider) keeps Textual's behaviour. textual is pinned: `_size_updated` is private.
     """
 
+    _keep_lines = 0  # lines a released window had above it: the view moves down by them once they are laid out
+
     def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
         old = self.virtual_size
         grew = (
@@ -22,4 +26,26 @@ class MessageList(VerticalScroll):
             and virtual_size.width == old.width
             and virtual_size.height >= old.height
         )
-        return super()._size_updated(size, virtual_size, container_size, layout=layout and not grew)
+        if size != self._size:  # a held window may no longer cover what is seen of the list
+            for tail in self.query(LiveTail):
+                tail.release_window()
+        changed = super()._size_updated(size, virtual_size, container_size, layout=layout and not grew)
+        if self._keep_lines and virtual_size.height > old.height:  # the released lines are laid out: follow them
+            lines, self._keep_lines = self._keep_lines, 0
+            self.call_after_refresh(self._move_down, lines)  # after the user's own scroll, which waits for a refresh
+        return changed
+
+    def _move_down(self, lines: int) -> None:
+        self.scroll_to(y=self.scroll_y + lines, animate=False, immediate=True, release_anchor=False)
+
+    @property
+    def following(self) -> bool:
+        """Anchored and not scrolled away by the user: the end of the list is what is seen."""
+        return self._anchored and not self._anchor_released
+
+    def release_anchor(self) -> None:
+        """The user scrolls: a streaming answer's tail that holds a window gets its full height back, and the list
+        moves down by the lines that were above the window, so that the same lines stay in view."""
+        super().release_anchor()
+        for tail in self.query(LiveTail):
+            self._keep_lines += tail.release_window()

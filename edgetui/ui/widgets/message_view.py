@@ -12,6 +12,7 @@ from textual.widgets.markdown import MarkdownStream
 
 from edgetui.core.types import GenerationStats, StopReason
 from edgetui.ui.widgets.live_tail import LiveTail, OneLayout, block_boundary
+from edgetui.ui.widgets.message_list import MessageList
 
 COMMIT_LINES = 24  # finished blocks move to the Markdown once the tail is this long, and 3 screens high
 
@@ -96,8 +97,17 @@ class MessageView(OneLayout, Vertical, can_focus=True):
             await self.mount(tail, before=self.query_one(".message-footer"))
         pending = self.text[self._committed :]
         tail.set_text(pending.lstrip("\n"))
+        if tail.window:  # everything stays in the tail until the end: a commit would lay out the screen
+            return
+        parent = self.parent
+        # Its top has scrolled out of sight while the list follows the end: nothing above it is seen, so it can stop
+        # growing (textual is pinned: `_layout_required` is private).
+        following = isinstance(parent, MessageList) and parent.following and not tail._layout_required
+        if following and tail.region.y < parent.region.y:
+            tail.hold_window()
+            return
         count = tail.line_count
-        view = self.parent.size.height if isinstance(self.parent, Widget) else 0
+        view = parent.size.height if isinstance(parent, Widget) else 0
         if count < max(COMMIT_LINES, 3 * view):
             return
         # Only blocks that have scrolled out of sight: their reflow as Markdown is not seen, and it happens rarely.
