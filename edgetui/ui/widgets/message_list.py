@@ -30,9 +30,10 @@ class MessageList(VerticalScroll):
             for tail in self.query(LiveTail):
                 tail.release_window()
         changed = super()._size_updated(size, virtual_size, container_size, layout=layout and not grew)
-        if self._keep_lines and virtual_size.height > old.height:  # the released lines are laid out: follow them
+        if self._keep_lines and virtual_size != old:  # the released lines are laid out: follow them, once
             lines, self._keep_lines = self._keep_lines, 0
-            self.call_after_refresh(self._move_down, lines)  # after the user's own scroll, which waits for a refresh
+            if virtual_size.height > old.height:  # (not when the answer ended first and the tail is gone)
+                self.call_after_refresh(self._move_down, lines)  # after the user's own scroll, which waits a refresh
         return changed
 
     def _move_down(self, lines: int) -> None:

@@ -43,7 +43,8 @@ class MessageView(OneLayout, Vertical, can_focus=True):
     """A focusable chat message. An answer streams in two parts: the newest text shows as plain text in a `LiveTail`,
     which repaints only the lines a token changed, and finished Markdown blocks move on to the Markdown through
     `Markdown.get_stream()` once the tail is three screens high (only what has scrolled out of sight) and at the end.
-    Each move costs a screen layout; most of the ~20 updates a second cost none."""
+    Each move costs a screen layout; most of the ~20 updates a second cost none. While the list follows the end and
+    the tail's top is out of sight, the tail holds a window instead (see `LiveTail`) and nothing moves until the end."""
 
     def __init__(self, role: str, text: str = "", *, message_id: int | None = None, status: str = "") -> None:
         super().__init__(classes=f"message {role}")
