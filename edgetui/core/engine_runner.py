@@ -22,9 +22,9 @@ import sys
 import threading
 from typing import Any, BinaryIO
 
-from edgetui.core.engine import GATHER_S, LlamaEngine, merge_chunks
+from edgetui.core.engine import LlamaEngine
 from edgetui.core.llama_thread import LlamaThread
-from edgetui.core.types import Chunk, EngineError, StopReason
+from edgetui.core.types import EngineError, StopReason
 
 
 class EngineRunner:
@@ -94,26 +94,11 @@ class EngineRunner:
         gen = self.engine.stream_chat(messages, sampler, self._cancels[rid])
 
         def run() -> None:  # the whole loop on the llama thread: no thread handoff per token
-            held: list[Chunk] = []  # the tokens of the last 1/25 s go to the app as one message, like in-process
-
-            def send_held() -> None:
-                chunk = merge_chunks(held)
-                self.send(rid, "chunk", (chunk.text, chunk.t, chunk.tokens))
-                held.clear()
-
-            sent = float("-inf")
             try:
-                for chunk in gen:
-                    held.append(chunk)
-                    if chunk.t - sent >= GATHER_S:
-                        send_held()
-                        sent = chunk.t
+                for chunk in gen:  # each carries the tokens of 1/25 s (LlamaThread.iterate gathers them here too)
+                    self.send(rid, "chunk", (chunk.text, chunk.t, chunk.tokens))
             finally:
-                try:
-                    if held:
-                        send_held()
-                finally:
-                    gen.close()
+                gen.close()
 
         try:
             LlamaThread.shared().call(run)

@@ -87,8 +87,8 @@ class LlamaThread:
         Closing the returned generator (break, GeneratorExit) closes the inner one, and returns once its `finally`
         blocks have run; items made ahead and not taken are dropped.
         """
-        if self.on_thread:
-            yield from make()
+        if self.on_thread:  # the consumer runs here too (the engine runner): gathered the same way, no hand-over
+            yield from _gathered(make(), gather_s, merge)
             return
         stream = _Stream(make, gather_s=gather_s)
         finished = False
@@ -98,10 +98,7 @@ class LlamaThread:
                 kind, value = stream.out.get()
                 if kind == "items":
                     self._inbox.put(("next", (stream, len(value))))  # room for as many more
-                    if merge is not None and len(value) > 1:
-                        yield merge(value)
-                    else:
-                        yield from value
+                    yield from _batch(value, merge)
                     continue
                 finished = True
                 if kind == "done":
@@ -184,3 +181,29 @@ class LlamaThread:
         if stream.held:
             self._hand_over(stream, time.perf_counter())
         stream.out.put(last)
+
+
+def _gathered(items: Iterator[T], gather_s: float, merge: Callable[[list[T]], T] | None) -> Iterator[T]:
+    """`items` in batches as `iterate` hands them over: the first at once, then at most one batch per `gather_s`."""
+    held: list[T] = []
+    handed = float("-inf")
+    try:
+        for item in items:
+            held.append(item)
+            now = time.perf_counter()
+            if now - handed >= gather_s:
+                batch, held, handed = held, [], now
+                yield from _batch(batch, merge)
+        yield from _batch(held, merge)
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+
+
+def _batch(items: list[T], merge: Callable[[list[T]], T] | None) -> Iterator[T]:
+    """A batch as the consumer sees it: one merged item, or the items themselves."""
+    if merge is not None and len(items) > 1:
+        yield merge(items)
+    else:
+        yield from items

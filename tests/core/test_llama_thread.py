@@ -156,3 +156,18 @@ def test_gathered_items_are_handed_over_when_the_consumers_room_runs_out() -> No
     start = time.perf_counter()
     assert list(it) == list(range(10))
     assert time.perf_counter() - start < 30
+
+
+def test_a_consumer_on_the_llama_thread_gets_the_same_batches() -> None:
+    lt = LlamaThread()
+
+    def gen():
+        for i in range(60):
+            time.sleep(0.002)
+            yield [i]
+
+    merge = lambda items: [x for item in items for x in item]  # noqa: E731
+    batches = lt.call(lambda: list(lt.iterate(gen, gather_s=0.03, merge=merge)))  # as the engine runner does
+    assert [x for batch in batches for x in batch] == list(range(60))
+    assert batches[0] == [0]
+    assert len(batches) < 15

@@ -177,19 +177,20 @@ class LiveTail(OneLayout, Widget):
     # -- Textual hooks --------------------------------------------------------------------------------------
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         if width != self._width:
-            self._width = width
-            self.window = self._top = 0  # other lines: the window no longer fits what was around it
-            self._rewrap()
+            self._new_width(width)
         self._height = self._wanted_height()
         return self._height
 
     def on_resize(self) -> None:
         width = self.content_region.width
         if width and width != self._width:
-            self._width = width
-            self.window = self._top = 0  # other lines: the window no longer fits what was around it
-            self._rewrap()
+            self._new_width(width)
             self._refresh_lines(0, self._height)
+
+    def _new_width(self, width: int) -> None:
+        self._width = width
+        self.window = self._top = 0  # other lines: the window no longer fits what was around it
+        self._rewrap()
 
     def render_line(self, y: int) -> Strip:
         y += self.hidden
