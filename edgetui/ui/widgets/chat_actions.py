@@ -26,11 +26,14 @@ class ChatActions(_Base):
         views = [v for v in self.views() if v.role == role]
         return views[-1] if views else None
 
-    def action_focus_message(self, step: int) -> None:
+    async def action_focus_message(self, step: int) -> None:
         views = self.views()
         current = self.focused_message()
         if not views or current is None:
             return
+        if current is views[0] and step < 0:
+            await self.show_earlier()  # (or waits for a scroll to the top that is showing them)
+            views = self.views()
         i = max(0, min(len(views) - 1, views.index(current) + step))
         views[i].focus()
         views[i].scroll_visible()
@@ -96,7 +99,7 @@ class ChatActions(_Base):
         if self.conv.regenerate_point() is None:
             self.set_status("Nothing to regenerate yet.", warn=True)
             return
-        await self.render_thread()
+        await self.render_thread(keep=True)
         await self._start_answer(None)
 
     async def action_branch(self, step: int) -> None:
@@ -105,7 +108,7 @@ class ChatActions(_Base):
             return
         if self.conv.switch_branch(view.message_id, step):
             mid = view.message_id
-            await self.render_thread()
+            await self.render_thread(keep=True)
             for v in self.views():
                 if v.message_id in self.conv.store.siblings(mid):
                     v.focus()

@@ -8,15 +8,16 @@ from typing import TYPE_CHECKING
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import Static
 
 from edgetui.core.conversation import Conversation
-from edgetui.core.store import StoredMessage, StoreError
+from edgetui.core.store import StoreError
 from edgetui.core.types import ChatMessage, StopReason
 from edgetui.ui.messages import ContextMeasured, GenerationFinished, TextStreamed, TurnSaved, TurnSaveFailed
 from edgetui.ui.widgets.chat_actions import ChatActions
+from edgetui.ui.widgets.chat_history import ChatHistory
 from edgetui.ui.widgets.message_list import MessageList
 from edgetui.ui.widgets.message_view import MessageView, stats_line
 from edgetui.ui.widgets.prompt_input import PromptInput
@@ -29,10 +30,9 @@ if TYPE_CHECKING:
 # update costs CPU. This paces engines that hand over every token (remote endpoints, the engine process).
 FLUSH_S = 1 / 30
 LOW_REDRAW_FLUSH_S = 0.25
-STATUS_LABEL = {"stopped": "stopped", "error": "error", "interrupted": "interrupted (edgetui was killed mid-answer)"}
 
 
-class ChatPane(ChatActions, Vertical):
+class ChatPane(ChatActions, ChatHistory, Vertical):
     """Shows one conversation; Enter sends, Escape stops; answers stream in from a thread worker."""
 
     BINDINGS = [
@@ -72,7 +72,7 @@ class ChatPane(ChatActions, Vertical):
             yield PromptInput(id="prompt", placeholder="Type a message · Enter sends · Ctrl+J newline · Esc stops")
 
     async def on_mount(self) -> None:
-        self.query_one("#messages", VerticalScroll).anchor()
+        self.message_list.anchor()
         self.query_one(PromptInput).focus()
         await self.render_thread()
 
@@ -102,41 +102,11 @@ class ChatPane(ChatActions, Vertical):
 
     # -- rendering ------------------------------------------------------------------------------------
     @property
-    def message_list(self) -> VerticalScroll:
-        return self.query_one("#messages", VerticalScroll)
+    def message_list(self) -> MessageList:
+        return self.query_one("#messages", MessageList)
 
     def views(self) -> list[MessageView]:
         return list(self.message_list.query(MessageView))
-
-    async def render_thread(self) -> None:
-        """Show the conversation's active branch (after opening a session, switching branch, ...)."""
-        await self.message_list.remove_children()
-        views = [self._view_for(m) for m in self.conv.thread if m.role in ("user", "assistant")]
-        if views:
-            await self.message_list.mount_all(views)
-        for view, msg in zip(views, [m for m in self.conv.thread if m.role in ("user", "assistant")], strict=True):
-            self._decorate(view, msg)
-        self.message_list.scroll_end(animate=False)
-        self.refresh_status()
-
-    def _view_for(self, msg: StoredMessage) -> MessageView:
-        return MessageView(msg.role, msg.content, message_id=msg.id, status=msg.status)
-
-    def _decorate(self, view: MessageView, msg: StoredMessage) -> None:
-        store = self.conv.store
-        try:
-            view.set_branch(*self.conv.branches(msg.id))
-            runs = store.runs(message_id=msg.id) if msg.role == "assistant" else []
-        except StoreError:
-            return
-        footer = ""
-        if runs:
-            footer = stats_line_from_record(runs[-1])
-        label = STATUS_LABEL.get(msg.status)
-        if label:
-            footer = f"{label} · {footer}" if footer else label
-        if footer:
-            view.set_footer(footer, warn=bool(label))
 
     async def add_notice(self, text: str) -> None:
         await self.message_list.mount(MessageView("notice", text))
@@ -186,7 +156,7 @@ class ChatPane(ChatActions, Vertical):
             except StoreError:
                 parent = -1
             self._cancel_edit()
-            await self.render_thread()
+            await self.render_thread(keep=True)
         await self.send(text, parent_id=parent)
 
     async def _fits_or_trim(self, text: str) -> bool:
@@ -340,6 +310,7 @@ class ChatPane(ChatActions, Vertical):
             answer.set_branch(*self.conv.branches(answer.message_id))
         self.edge.generation_finished(stats)
         self.refresh_status()
+        await self.trim_history()
 
     def on_context_measured(self, message: ContextMeasured) -> None:
         self.context_used = message.used
@@ -353,11 +324,3 @@ class ChatPane(ChatActions, Vertical):
             # second), CPU time taken from llama.cpp's threads on a machine with few cores.
             for prompt in self.query("#prompt").results(PromptInput):  # none while the pane is taken down
                 prompt.cursor_blink = not generating
-
-
-def stats_line_from_record(run: dict) -> str:
-    """The footer of a saved answer, from its runs row."""
-    return (
-        f"{run.get('gen_tokens') or 0} tok · {run.get('gen_tps') or 0:.1f} tok/s · "
-        f"TTFT {(run.get('ttft_s') or 0) * 1000:.0f} ms · {run.get('model_name') or ''}"
-    )

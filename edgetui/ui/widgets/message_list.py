@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from textual.actions import SkipAction
 from textual.containers import VerticalScroll
 from textual.geometry import Size
+from textual.message import Message
+from textual.widget import Widget
 
 from edgetui.ui.widgets.live_tail import LiveTail
 
@@ -15,6 +18,9 @@ class MessageList(VerticalScroll):
     anchored, scrolled it to the end; the second layout (~4 ms) would change nothing. Any other change (its own size,
     content that shrank or got wider) keeps Textual's behaviour. textual is pinned: `_size_updated` is private.
     """
+
+    class ReachedTop(Message):
+        """The user scrolled to the top of the list."""
 
     _keep_lines = 0  # lines a released window had above it: the view moves down by them once they are laid out
 
@@ -35,6 +41,30 @@ class MessageList(VerticalScroll):
             if virtual_size.height > old.height:  # (not when the answer ended first and the tail is gone)
                 self.call_after_refresh(self._move_down, lines)  # after the user's own scroll, which waits a refresh
         return changed
+
+    def keep_in_view(self, widget: Widget, y: int) -> None:
+        """Messages were mounted above `widget`, which was `y` lines from the top of the list: once they are laid
+        out, move down by what they added, so that the same lines stay in view."""
+        self.call_after_refresh(lambda: self._move_down(widget.virtual_region.y - y))
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value <= 0 < old_value:
+            self.post_message(self.ReachedTop())
+
+    def action_scroll_up(self) -> None:
+        self._skip_if_a_message_is_focused()
+        super().action_scroll_up()
+
+    def action_scroll_down(self) -> None:
+        self._skip_if_a_message_is_focused()
+        super().action_scroll_down()
+
+    def _skip_if_a_message_is_focused(self) -> None:
+        """↑/↓ on a focused message move the focus to the next message (the chat pane's keys), not the list."""
+        focused = self.screen.focused
+        if focused is not None and focused is not self and self in focused.ancestors:
+            raise SkipAction()
 
     def _move_down(self, lines: int) -> None:
         self.scroll_to(y=self.scroll_y + lines, animate=False, immediate=True, release_anchor=False)

@@ -141,3 +141,11 @@ class MessageView(OneLayout, Vertical, can_focus=True):
         self.text = text
         self._committed = len(text)
         await self.body.update(text)
+
+
+def stats_line_from_record(run: dict) -> str:
+    """The footer of a saved answer, from its runs row."""
+    return (
+        f"{run.get('gen_tokens') or 0} tok · {run.get('gen_tps') or 0:.1f} tok/s · "
+        f"TTFT {(run.get('ttft_s') or 0) * 1000:.0f} ms · {run.get('model_name') or ''}"
+    )
