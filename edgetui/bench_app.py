@@ -47,6 +47,8 @@ async def app_runs(
     model: Path, threads: int, max_tokens: int, runs: int, raw: Any, engine_process: bool = False
 ) -> dict[str, Any]:
     """Alternate raw and app runs in one process; the app is the real one, driven by Textual's test driver."""
+    from textual import events
+
     from edgetui.config import Config
     from edgetui.core.llama_thread import LlamaThread
     from edgetui.core.store import Store
@@ -95,8 +97,6 @@ async def app_runs(
             if measure_keys:  # a longer answer, sent without Pilot's wait for the app to be idle
                 from dataclasses import replace
 
-                from textual import events
-
                 app.sampler = replace(app.sampler, max_tokens=max(max_tokens, 1024))
                 await pilot.press(*PROMPT)
                 app.post_message(events.Key("enter", None))
@@ -105,7 +105,12 @@ async def app_runs(
                 result["key_ms"].extend(await key_latencies(app))
                 continue
             finished.clear()
-            await pilot.press(*PROMPT, "enter")
+            await pilot.press(*PROMPT)
+            # Enter as the terminal driver sends it: Pilot's press would then poll until the app is idle, work on
+            # the UI thread that a user's app does not do.
+            app.post_message(events.Key("enter", None))
+            while not app.chat.generating:
+                await asyncio.sleep(0.001)
             while app.chat.generating:  # woken by the answer's end: polling would be UI-thread work too
                 try:
                     await asyncio.wait_for(finished.wait(), 1.0)

@@ -197,3 +197,38 @@ async def test_a_shorter_text_repaints_the_lines_it_leaves_blank():
         tail.set_text("other\ntext")  # not an extension: same height (one reserve step), fewer lines
         assert tail.size.height == RESERVE_LINES
         assert any(r.y == 0 and r.height >= 7 for r in regions)
+
+
+async def test_the_tails_own_line_rendering_matches_textuals_styles_cache():
+    """`LiveTail.render_lines` skips Textual's styles cache: same strips, in a plain, a focused (another background)
+    and a user message, whole and cropped, with and without a line filter."""
+    from textual.geometry import Region
+    from textual.widget import Widget
+
+    class TwoViews(App):
+        CSS = ".message.user { background: $surface; } .message:focus { background: $boost; }"
+
+        def compose(self) -> ComposeResult:
+            yield MessageView("assistant")
+            yield MessageView("user", "question")
+
+    app = TwoViews()
+    async with app.run_test(size=(40, 30)) as pilot:
+        views = list(app.query(MessageView))
+        for view in views:
+            await view.append("Some *text* that wraps over a few lines of the tail.\nAnd a second line.")
+        await pilot.pause()
+        for step in ("plain", "focus", "monochrome"):
+            if step == "focus":
+                views[0].focus()
+                await pilot.pause()
+            if step == "monochrome":  # a filter that changes the lines (NO_COLOR)
+                from textual.filter import NoColor
+
+                app._filters.append(NoColor())
+            for view in views:
+                tail = view.tail
+                assert tail is not None
+                for crop in (Region(0, 0, tail.size.width, tail.size.height), Region(3, 1, 10, 2)):
+                    tail._styles_cache.clear()
+                    assert tail.render_lines(crop) == Widget.render_lines(tail, crop)

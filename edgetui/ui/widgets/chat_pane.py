@@ -199,12 +199,20 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
         self._generation_id += 1
         self._cancel = threading.Event()
         self.answer_saved.clear()
-        self._answer = MessageView("assistant")
-        await self.message_list.mount(self._answer)
-        self._answer.set_footer("…")
+        if self._answer is not None:
+            self._answer.release_room()
+        self._answer = answer = MessageView("assistant")
+        await self.message_list.mount(answer)
+        answer.set_footer("…")
         self.generating = True
         self.edge.token_rate_start()
-        self.generate(self._generation_id, user_text, parent_id, self._cancel)
+        gid, cancel = self._generation_id, self._cancel
+
+        def begin() -> None:  # once the answer is laid out: its room is laid out while the prompt is read
+            answer.make_room()
+            self.generate(gid, user_text, parent_id, cancel)
+
+        self.call_after_refresh(begin)
 
     def stop(self) -> bool:
         """Stop the answer being generated (the partial text stays, marked stopped)."""
@@ -293,6 +301,7 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
         if message.generation_id != self._generation_id or self._answer is None:
             return
         answer, stats = self._answer, message.stats
+        answer.keep_room()
         await answer.finish()
         self.generating = False
         self._cancel = None

@@ -11,7 +11,7 @@ from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from edgetui.core.types import GenerationStats, StopReason
-from edgetui.ui.widgets.live_tail import LiveTail, OneLayout, block_boundary
+from edgetui.ui.widgets.live_tail import RESERVE_LINES, LiveTail, OneLayout, block_boundary
 from edgetui.ui.widgets.message_list import MessageList
 
 COMMIT_LINES = 24  # finished blocks move to the Markdown once the tail is this long, and 3 screens high
@@ -61,9 +61,11 @@ class MessageView(OneLayout, Vertical, can_focus=True):
         yield Static(self._title(), classes="message-title")
         yield Markdown(self.text, classes="message-body")
         if self.role == "assistant" and not self.text:  # an answer about to stream (saved ones need no tail)
-            self._tail = LiveTail(classes="message-tail", reserve=True)
+            self._tail = LiveTail(classes="message-tail", reserve=RESERVE_LINES)
             yield self._tail
-        yield Static("", classes="message-footer")
+        footer = Static("", classes="message-footer")
+        footer.display = False  # until there is something to say (a blank line under every prompt otherwise)
+        yield footer
 
     def _title(self) -> str:
         label = ROLE_LABELS.get(self.role, self.role)
@@ -83,12 +85,39 @@ class MessageView(OneLayout, Vertical, can_focus=True):
     def set_footer(self, text: str, *, warn: bool = False) -> None:
         footer = self.query_one(".message-footer", Static)
         footer.update(text)
+        footer.display = bool(text)
         footer.set_class(warn, "-warn")
 
     @property
     def tail(self) -> LiveTail | None:
         """The plain-text end of an answer while it streams; None once it is all Markdown."""
         return self._tail
+
+    def make_room(self) -> None:
+        """Once laid out at the end of the list: room for the answer's first lines down to the bottom of the view, under
+        its question (the question in sight at the top, as in web chats). Its first screen of text then costs no
+        screen layout. The room stays after the end (`keep_room`), so a short answer does not move the list."""
+        tail, parent = self._tail, self.parent
+        if tail is None or tail.window or not isinstance(parent, MessageList) or not self.is_mounted:
+            return
+        siblings = parent.children
+        index = siblings.index(self)
+        question = siblings[index - 1] if index else None
+        view = parent.scrollable_content_region
+        below = self.region.bottom - tail.region.bottom + self.styles.margin.bottom  # the footer and margin
+        above = tail.region.y - (question.region.y if isinstance(question, MessageView) else self.region.y)
+        room = view.height - min(above, view.height // 2) - below
+        if room > tail.reserve:
+            tail.set_reserve(room)
+
+    def keep_room(self) -> None:
+        """The answer is complete: keep its height while it is the last one (the room under a short answer)."""
+        tail = self._tail
+        if tail is not None and tail.reserve > RESERVE_LINES:  # (its height as last set, laid out or not)
+            self.styles.min_height = self.region.height - tail.region.height + tail.size_wanted
+
+    def release_room(self) -> None:
+        self.styles.min_height = None
 
     async def append(self, text: str) -> None:
         self.text += text

@@ -1,0 +1,67 @@
+"""A new answer has room down to the bottom of the view under its question: no layout while its first screen fills."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgetui.core.store import Store
+from edgetui.core.types import SamplerSettings
+from edgetui.ui.app import EdgeApp
+from edgetui.ui.widgets.live_tail import RESERVE_LINES, LiveTail
+
+from .fake_engine import FakeEngine
+from .helpers import SIZE, make_app, messages, say, wait_loaded
+
+
+def placement(app: EdgeApp) -> tuple[int, int]:
+    """Rows from the list's top to the last question, and from the end of the last answer to the list's bottom."""
+    lst = app.chat.message_list
+    question, answer = messages(app)[-2:]
+    view = lst.scrollable_content_region
+    return question.region.y - view.y, view.bottom - (answer.region.bottom + answer.styles.margin.bottom)
+
+
+async def test_the_answer_fills_the_view_under_its_question_and_keeps_its_room(
+    default_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real engine: a short answer streams into room laid out before its first token, with no layout after it;
+    the question stays at the top and the list does not move at the end."""
+    seen: list[tuple[int, bool]] = []  # (reserve, asks for a layout) of each repaint once the answer has text
+    refresh = LiveTail.refresh
+
+    def spy(self: LiveTail, *regions, **kwargs):
+        if self.text:
+            seen.append((self.reserve, kwargs.get("layout", False)))
+        return refresh(self, *regions, **kwargs)
+
+    monkeypatch.setattr(LiveTail, "refresh", spy)
+    app = make_app(None, model=default_model, store=Store.memory(), n_ctx=2048)
+    app.sampler = SamplerSettings.greedy(max_tokens=24, seed=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, app, timeout=120)
+        await say(pilot, app, "Hello!")  # the list is not empty: earlier messages above
+        seen.clear()
+        await say(pilot, app, "Name three colours.")
+        await pilot.pause(0.1)
+        assert seen and all(reserve > RESERVE_LINES for reserve, _ in seen)  # the rest of the view, from the start
+        assert not any(layout for _, layout in seen)  # 24 tokens fit: every one a repaint of the tail's lines
+        assert placement(app) == (0, 0)  # the question at the top, the answer's room down to the bottom
+        answer = messages(app)[-1]
+        assert answer.text and answer.tail is None  # ended as Markdown
+
+
+async def test_the_next_question_gives_back_the_room_of_the_last_answer() -> None:
+    app = make_app(FakeEngine("Short."))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, app)
+        await say(pilot, app, "One?")
+        first = messages(app)[-1]
+        await pilot.pause(0.1)
+        assert first.styles.min_height is not None and first.region.height > 5  # its room is kept
+        assert placement(app) == (0, 0)
+        await say(pilot, app, "Two?")
+        await pilot.pause(0.1)
+        assert first.styles.min_height is None and first.region.height < 5  # just its text and footer now
+        assert placement(app) == (0, 0)
