@@ -209,10 +209,14 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
         gid, cancel = self._generation_id, self._cancel
 
         def begin() -> None:  # once the answer is laid out: its room is laid out while the prompt is read
-            answer.make_room()
-            self.generate(gid, user_text, parent_id, cancel)
+            if not begun:
+                begun.append(True)
+                answer.make_room()
+                self.generate(gid, user_text, parent_id, cancel)
 
+        begun: list[bool] = []
         self.call_after_refresh(begin)
+        self.set_timer(0.25, begin)  # in case that refresh never comes (its screen was taken down first)
 
     def stop(self) -> bool:
         """Stop the answer being generated (the partial text stays, marked stopped)."""
