@@ -12,7 +12,7 @@ from edgetui.ui.app import EdgeApp
 from edgetui.ui.widgets.live_tail import RESERVE_LINES, LiveTail
 
 from .fake_engine import FakeEngine
-from .helpers import SIZE, make_app, messages, say, wait_loaded
+from .helpers import SIZE, make_app, messages, say, wait_for, wait_loaded
 
 
 def placement(app: EdgeApp) -> tuple[int, int]:
@@ -65,3 +65,21 @@ async def test_the_next_question_gives_back_the_room_of_the_last_answer() -> Non
         await pilot.pause(0.1)
         assert first.styles.min_height is None and first.region.height < 5  # just its text and footer now
         assert placement(app) == (0, 0)
+
+
+async def test_a_new_session_before_the_answer_begins_keeps_the_question_in_its_own_session() -> None:
+    """The generation starts once the answer's room is laid out: Ctrl+N in between does not move the question into
+    the new session, and the app is ready for the next one."""
+    app = make_app(FakeEngine("Late.", delay=0.01), store=Store.memory())
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, app)
+        chat = app.chat
+        first = chat.conv
+        await chat.send("Asked in the first session")
+        await chat.new_session()  # (before the refresh that starts the generation, most likely)
+        await wait_for(pilot, lambda: not chat.generating)
+        assert chat.conv is not first and not chat.conv.thread
+        assert first.session_id is not None
+        assert [m.content for m in app.store.thread(first.session_id)][:1] == ["Asked in the first session"]
+        await say(pilot, app, "Second")
+        assert [m.content for m in chat.conv.thread] == ["Second", "Late."]

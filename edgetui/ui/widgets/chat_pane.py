@@ -111,8 +111,18 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
     async def add_notice(self, text: str) -> None:
         await self.message_list.mount(MessageView("notice", text))
 
-    async def new_session(self) -> None:
+    def _leave_answer(self) -> None:
+        """Another conversation takes the pane: the answer being written stops (its worker still saves it in its own
+        session), and what that worker posts from now on is ignored."""
         self.stop()
+        if self.generating:
+            self._generation_id += 1
+            self._cancel = None
+            self.generating = False
+        self._answer = self._user_view = None
+
+    async def new_session(self) -> None:
+        self._leave_answer()
         self.conv = Conversation(
             self.conv.store, system_prompt=self.edge.config.system_prompt, sampler=self.edge.sampler
         )
@@ -121,7 +131,7 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
         await self.render_thread()
 
     async def open_session(self, conversation: Conversation) -> None:
-        self.stop()
+        self._leave_answer()
         self.conv = conversation
         self._cancel_edit()
         await self.render_thread()
@@ -206,13 +216,13 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
         answer.set_footer("…")
         self.generating = True
         self.edge.token_rate_start()
-        gid, cancel = self._generation_id, self._cancel
+        gid, cancel, conv = self._generation_id, self._cancel, self.conv
 
         def begin() -> None:  # once the answer is laid out: its room is laid out while the prompt is read
             if not begun:
                 begun.append(True)
                 answer.make_room()
-                self.generate(gid, user_text, parent_id, cancel)
+                self.generate(conv, gid, user_text, parent_id, cancel)  # (the session it was asked in)
 
         begun: list[bool] = []
         self.call_after_refresh(begin)
@@ -227,15 +237,19 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
 
     # -- the worker: a thin wrapper over Conversation.stream_answer ------------------------------------
     @work(thread=True, exclusive=True, group="generate")
-    def generate(self, gid: int, user_text: str | None, parent_id: int | None, cancel: threading.Event) -> None:
+    def generate(
+        self, conv: Conversation, gid: int, user_text: str | None, parent_id: int | None, cancel: threading.Event
+    ) -> None:
         try:
-            self._generate(gid, user_text, parent_id, cancel)
+            self._generate(conv, gid, user_text, parent_id, cancel)
         finally:
             self.answer_saved.set()
         self.measure_context()
 
-    def _generate(self, gid: int, user_text: str | None, parent_id: int | None, cancel: threading.Event) -> None:
-        conv, engine = self.conv, self.edge.engine
+    def _generate(
+        self, conv: Conversation, gid: int, user_text: str | None, parent_id: int | None, cancel: threading.Event
+    ) -> None:
+        engine = self.edge.engine
         info = engine.info
         model_path, model_name = (str(info.path), info.name) if info else ("", "")
         try:
