@@ -180,6 +180,8 @@ async def test_store_failure_keeps_the_prompt(monkeypatch) -> None:
         monkeypatch.setattr(store, "add_message", full)
         await pilot.press(*"precious words", "enter")
         await wait_for(pilot, lambda: "disk is full" in status(app))
+        await pilot.pause(0.2)
+        assert "disk is full" in status(app)  # still said (the context measure does not paint over it)
         assert app.chat.query_one("#prompt").text == "precious words"
         assert messages(app) == []
 

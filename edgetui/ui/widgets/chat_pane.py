@@ -241,14 +241,15 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
         self, conv: Conversation, gid: int, user_text: str | None, parent_id: int | None, cancel: threading.Event
     ) -> None:
         try:
-            self._generate(conv, gid, user_text, parent_id, cancel)
+            saved = self._generate(conv, gid, user_text, parent_id, cancel)
         finally:
             self.answer_saved.set()
-        self.measure_context()
+        if saved:  # (else the status line keeps saying why the turn was not sent)
+            self.measure_context()
 
     def _generate(
         self, conv: Conversation, gid: int, user_text: str | None, parent_id: int | None, cancel: threading.Event
-    ) -> None:
+    ) -> bool:
         engine = self.edge.engine
         info = engine.info
         model_path, model_name = (str(info.path), info.name) if info else ("", "")
@@ -261,7 +262,7 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
             answer_id = conv.begin_answer(model_name)
         except StoreError as exc:
             self.post_message(TurnSaveFailed(gid, str(exc), user_text or ""))
-            return
+            return False
         self.post_message(TurnSaved(gid, user_id, answer_id))
         flush_s = LOW_REDRAW_FLUSH_S if self.edge.config.low_redraw else FLUSH_S
         answer = conv.stream_answer(
@@ -272,6 +273,7 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
             flush_s=flush_s,
         )
         self.post_message(GenerationFinished(gid, answer.text, answer.stats))
+        return True
 
     @work(thread=True, exclusive=True, group="context")
     def measure_context(self) -> None:
