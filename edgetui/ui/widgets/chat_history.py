@@ -27,7 +27,7 @@ class EarlierMarker(Static):
     def on_click(self) -> None:
         pane = next((node for node in self.ancestors if isinstance(node, ChatHistory)), None)
         if pane is not None:
-            pane.run_worker(pane.show_earlier(), group="earlier", exclusive=True)
+            pane.run_worker(pane.show_earlier(), group="earlier")  # not exclusive: a cancel mid-mount loses messages
 
 
 class ChatHistory(_Base):
