@@ -94,23 +94,20 @@ async def app_runs(
             await app.chat.new_session()
             shown.clear()
             stats.clear()
-            if measure_keys:  # a longer answer, sent without Pilot's wait for the app to be idle
+            finished.clear()
+            if measure_keys:  # a longer answer
                 from dataclasses import replace
 
                 app.sampler = replace(app.sampler, max_tokens=max(max_tokens, 1024))
-                await pilot.press(*PROMPT)
-                app.post_message(events.Key("enter", None))
-                while not app.chat.generating:
-                    await asyncio.sleep(0.001)
-                result["key_ms"].extend(await key_latencies(app))
-                continue
-            finished.clear()
             await pilot.press(*PROMPT)
             # Enter as the terminal driver sends it: Pilot's press would then poll until the app is idle, work on
             # the UI thread that a user's app does not do.
             app.post_message(events.Key("enter", None))
             while not app.chat.generating:
                 await asyncio.sleep(0.001)
+            if measure_keys:
+                result["key_ms"].extend(await key_latencies(app))
+                continue
             while app.chat.generating:  # woken by the answer's end: polling would be UI-thread work too
                 try:
                     await asyncio.wait_for(finished.wait(), 1.0)

@@ -30,16 +30,34 @@ T = TypeVar("T")
 _DONE = object()
 
 
+@dataclass
+class _Gather:
+    """Items made and not handed over yet: the first goes at once, then at most one batch per `every` seconds."""
+
+    every: float = 0.0
+    held: list[Any] = field(default_factory=list)
+    handed: float = float("-inf")  # time.perf_counter() of the last hand-over
+
+    def add(self, item: Any, *, now: bool = False) -> list[Any] | None:
+        """Hold `item`; the batch to hand over when one is due (or `now`), else None."""
+        self.held.append(item)
+        t = time.perf_counter()
+        return self.take(t) if now or t - self.handed >= self.every else None
+
+    def take(self, t: float | None = None) -> list[Any]:
+        batch, self.held = self.held, []
+        self.handed = time.perf_counter() if t is None else t
+        return batch
+
+
 @dataclass(eq=False)
 class _Stream:
     make: Callable[[], Iterator[Any]]
     out: queue.SimpleQueue[tuple[str, Any]] = field(default_factory=queue.SimpleQueue)
     it: Iterator[Any] | None = None
-    gather_s: float = 0.0
     credit: int = 0  # items the consumer has room for (touched on the llama thread only)
     done: bool = False
-    held: list[Any] = field(default_factory=list)  # made, not handed over yet (llama thread only)
-    handed: float = float("-inf")  # time.perf_counter() of the last hand-over (llama thread only)
+    gather: _Gather = field(default_factory=_Gather)  # (llama thread only)
 
 
 class LlamaThread:
@@ -90,7 +108,7 @@ class LlamaThread:
         if self.on_thread:  # the consumer runs here too (the engine runner): gathered the same way, no hand-over
             yield from _gathered(make(), gather_s, merge)
             return
-        stream = _Stream(make, gather_s=gather_s)
+        stream = _Stream(make, gather=_Gather(gather_s))
         finished = False
         try:
             self._inbox.put(("next", (stream, max(1, ahead))))
@@ -158,16 +176,9 @@ class LlamaThread:
         if item is _DONE:
             self._finish(stream, ("done", None))
             return
-        stream.held.append(item)
-        now = time.perf_counter()
-        if stream.credit <= 0 or now - stream.handed >= stream.gather_s:
-            self._hand_over(stream, now)
-
-    @staticmethod
-    def _hand_over(stream: _Stream, now: float) -> None:
-        stream.out.put(("items", stream.held))
-        stream.held = []
-        stream.handed = now
+        batch = stream.gather.add(item, now=stream.credit <= 0)  # (the consumer's room is full: hand over now)
+        if batch:
+            stream.out.put(("items", batch))
 
     def _finish(self, stream: _Stream, last: tuple[str, Any]) -> None:
         close = getattr(stream.it, "close", None)
@@ -178,23 +189,20 @@ class LlamaThread:
                 last = ("error", exc)
         stream.it = None
         stream.done = True
-        if stream.held:
-            self._hand_over(stream, time.perf_counter())
+        if stream.gather.held:
+            stream.out.put(("items", stream.gather.take()))
         stream.out.put(last)
 
 
 def _gathered(items: Iterator[T], gather_s: float, merge: Callable[[list[T]], T] | None) -> Iterator[T]:
     """`items` in batches as `iterate` hands them over: the first at once, then at most one batch per `gather_s`."""
-    held: list[T] = []
-    handed = float("-inf")
+    gather = _Gather(gather_s)
     try:
         for item in items:
-            held.append(item)
-            now = time.perf_counter()
-            if now - handed >= gather_s:
-                batch, held, handed = held, [], now
+            batch = gather.add(item)
+            if batch:
                 yield from _batch(batch, merge)
-        yield from _batch(held, merge)
+        yield from _batch(gather.take(), merge)
     finally:
         close = getattr(items, "close", None)
         if close is not None:

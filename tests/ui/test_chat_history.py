@@ -110,3 +110,23 @@ async def test_memory_of_a_long_session_with_the_real_engine(default_model: Path
         await pilot.pause()
         assert [v.text for v in messages(app) if v.role == "assistant"] == answers
         assert all(answers)
+
+
+async def test_a_held_up_key_walks_back_one_message_per_press_into_the_earlier_ones(small_window: None) -> None:
+    """Key repeats arrive faster than a focus change is applied: each press still moves one message, and past the
+    first one shown, the earlier ones are shown."""
+    from textual import events
+
+    app = make_app(FakeEngine("Yes."), store=Store.memory())
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, app)
+        for i in range(5):
+            await say(pilot, app, f"Q{i}")
+        messages(app)[-1].focus()
+        await pilot.pause()
+        for _ in range(8):  # queued at once, as a held key's repeats are
+            app.post_message(events.Key("up", None))
+        await pilot.pause(0.5)
+        views = messages(app)
+        assert app.chat.hidden == 0 and views[0].text == "Q0"
+        assert views.index(app.screen.focused) == 1  # 8 messages up from the last (the answer to Q4, of 10)

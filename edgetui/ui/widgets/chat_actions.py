@@ -35,8 +35,8 @@ class ChatActions(_Base):
             await self.show_earlier()  # (or waits for a scroll to the top that is showing them)
             views = self.views()
         i = max(0, min(len(views) - 1, views.index(current) + step))
-        views[i].focus()
-        views[i].scroll_visible()
+        # Now, not after the queued keys (as `focus()` would): a held ↑ moves one message per key press.
+        self.screen.set_focus(views[i])  # (and scrolls it into view)
 
     def copy(self, view: MessageView | None, code: bool = False) -> None:
         if view is None:

@@ -129,8 +129,7 @@ class LiveTail(OneLayout, Widget):
         hidden = self.hidden
         if self.window:
             self.window = self._top = 0
-            self._height = self._wanted_height()
-            self.refresh(layout=True)
+            self._apply_height()
         return hidden
 
     def _wrap(self, line: str) -> list[str]:
@@ -159,10 +158,7 @@ class LiveTail(OneLayout, Widget):
         """Room for the first `lines` lines (a screen layout now, none while the text fills them)."""
         if lines != self.reserve and not self.window:
             self.reserve = lines
-            height = self._wanted_height()
-            if height != self._height:
-                self._height = height
-                self.refresh(layout=True)
+            self._apply_height()
 
     def _wanted_height(self) -> int:
         if self.window:
@@ -172,13 +168,20 @@ class LiveTail(OneLayout, Widget):
             return reserve
         return reserve + -(-(count - reserve) // RESERVE_LINES) * RESERVE_LINES
 
+    def _apply_height(self) -> bool:
+        """Take the height the text (or the held window) needs; True, and a screen layout, when it changed."""
+        height = self._wanted_height()
+        if height == self._height:
+            return False
+        self._height = height
+        self.refresh(layout=True)
+        return True
+
     def _refresh_lines(self, first: int, shown: int) -> None:
         """Repaint from line `first` down to the last line with text, now or before (`shown` lines)."""
-        height = self._wanted_height()
-        if height != self._height:
-            self._height = height
-            self.refresh(layout=True)
+        if self._apply_height():
             return
+        height = self._height
         top = self.hidden
         if top != self._top:  # the window moved down the text: every row shows another line
             self._top = top
