@@ -19,6 +19,25 @@ def paint_now(widget: Widget) -> bool:
     """
     if not widget._repaint_required or widget._layout_required or not widget._repaint_regions:
         return False
+    if not _paint(widget, Region.from_union(list(widget._repaint_regions))):
+        return False
+    widget._repaint_required = False  # painted: nothing left for the screen's next update
+    widget._repaint_regions.clear()
+    return True
+
+
+def repaint(widget: Widget, region: Region) -> bool:
+    """Repaint `region` of `widget` (in its own coordinates): straight to the terminal when `paint_now` could, without
+    the `refresh` that would wake the widget's message queue for nothing (~0.1 ms, 20 times a second while an answer
+    streams); else through Textual, as `refresh(region)` does. True when it was painted now."""
+    if not widget._repaint_required and not widget._layout_required and _paint(widget, region):
+        return True
+    widget.refresh(region)
+    return paint_now(widget)
+
+
+def _paint(widget: Widget, region: Region) -> bool:
+    """Paint `region` of `widget` when the screen is settled and nothing is drawn over it; False when it is not."""
     try:
         app, screen = widget.app, widget.screen
     except Exception:  # not mounted
@@ -35,7 +54,7 @@ def paint_now(widget: Widget) -> bool:
     if where is None:  # not placed yet, or scrolled out of sight: Textual decides
         return False
     outer, clip = where
-    lines = Region.from_union(list(widget._repaint_regions)).translate(outer.offset).intersection(clip)
+    lines = region.translate(outer.offset).intersection(clip)
     if lines:
         for other, (other_outer, other_clip) in visible.items():
             if other is widget:  # front to back: whatever comes before it is drawn over it
@@ -44,6 +63,4 @@ def paint_now(widget: Widget) -> bool:
                 return False
         strips = widget.render_lines(lines.translate(-outer.offset))
         app._display(screen, LayoutUpdate([[strip] for strip in strips], lines))
-    widget._repaint_required = False  # painted: nothing left for the screen's next update
-    widget._repaint_regions.clear()
     return True

@@ -29,14 +29,20 @@ async def test_the_answer_fills_the_view_under_its_question_and_keeps_its_room(
     """The real engine: a short answer streams into room laid out before its first token, with no layout after it;
     the question stays at the top and the list does not move at the end."""
     seen: list[tuple[int, bool]] = []  # (reserve, asks for a layout) of each repaint once the answer has text
-    refresh = LiveTail.refresh
+    refresh, refresh_lines = LiveTail.refresh, LiveTail._refresh_lines
 
     def spy(self: LiveTail, *regions, **kwargs):
         if self.text:
             seen.append((self.reserve, kwargs.get("layout", False)))
         return refresh(self, *regions, **kwargs)
 
+    def spy_lines(self: LiveTail, first: int, shown: int) -> None:
+        if self.text:
+            seen.append((self.reserve, False))  # (a repaint straight to the terminal calls no refresh)
+        refresh_lines(self, first, shown)
+
     monkeypatch.setattr(LiveTail, "refresh", spy)
+    monkeypatch.setattr(LiveTail, "_refresh_lines", spy_lines)
     app = make_app(None, model=default_model, store=Store.memory(), n_ctx=2048)
     app.sampler = SamplerSettings.greedy(max_tokens=24, seed=0)
     async with app.run_test(size=SIZE) as pilot:

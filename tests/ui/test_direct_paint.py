@@ -1,4 +1,4 @@
-"""paint_now: a widget's changed lines go straight to the terminal only when nothing else is waiting or on top."""
+"""paint_now, repaint: changed lines go straight to the terminal only when nothing else is waiting or on top."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from textual.geometry import Region
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from edgetui.ui.direct_paint import paint_now
+from edgetui.ui.direct_paint import paint_now, repaint
 from edgetui.ui.widgets.live_tail import LiveTail
 from tests.ui.helpers import wait_for
 
@@ -65,3 +65,20 @@ async def test_a_pending_layout_or_another_screen_defers_to_textual():
         await pilot.pause()
         tail.refresh(Region(0, 0, 40, 1))
         assert not paint_now(tail)
+
+
+async def test_repaint_paints_a_settled_screen_without_a_refresh_and_defers_otherwise():
+    async with TailApp().run_test(size=(40, 20)) as pilot:
+        tail = await _tail_with_lines(pilot, 5)
+        refreshed: list[tuple] = []
+        shown: list = []
+        refresh, display = tail.refresh, pilot.app._display
+        tail.refresh = lambda *regions, **kwargs: (refreshed.append(regions), refresh(*regions, **kwargs))[1]
+        pilot.app._display = lambda screen, update: (shown.append(update), display(screen, update))[1]
+        assert repaint(tail, Region(0, 4, 40, 1))
+        assert not refreshed and not tail._repaint_required  # no refresh: nothing for the widget's queue
+        assert [strip.text.rstrip() for [strip] in shown[-1].strips] == ["line 4"] and shown[-1].region.y == 4
+        tail.refresh(layout=True)
+        refreshed.clear()
+        assert not repaint(tail, Region(0, 0, 40, 1))  # a layout is waiting: Textual repaints it
+        assert refreshed == [(Region(0, 0, 40, 1),)] and tail._repaint_required

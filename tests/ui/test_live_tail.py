@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from textual.app import App, ComposeResult
 from textual.content import Content
 
+from edgetui.ui.widgets import live_tail
 from edgetui.ui.widgets.live_tail import RESERVE_LINES, LiveTail, block_boundary
 from edgetui.ui.widgets.message_view import COMMIT_LINES, MessageView
 
@@ -58,6 +59,7 @@ def test_streamed_wrapping_matches_textual(text, width, steps):
     for step in steps * 10:
         i = min(len(text), i + step)
         tail.set_text(text[:i])
+        assert tail._lines + tail._last == content_wrap(text[:i], width)  # at every step: lines are reused
         if i == len(text):
             break
     tail.set_text(text)
@@ -65,15 +67,20 @@ def test_streamed_wrapping_matches_textual(text, width, steps):
 
 
 def spy_layouts(tail: LiveTail) -> list[bool]:
-    """From now on, whether each `tail.refresh` asks for a screen layout."""
+    """From now on, for each repaint or `tail.refresh`, whether it asks for a screen layout."""
     layouts: list[bool] = []
-    original = tail.refresh
+    refresh, refresh_lines = tail.refresh, tail._refresh_lines
 
     def spy(*regions, **kwargs):
         layouts.append(kwargs.get("layout", False))
-        return original(*regions, **kwargs)
+        return refresh(*regions, **kwargs)
+
+    def spy_lines(first: int, shown: int) -> None:
+        layouts.append(False)  # (a repaint straight to the terminal calls no refresh)
+        refresh_lines(first, shown)
 
     tail.refresh = spy
+    tail._refresh_lines = spy_lines
     return layouts
 
 
@@ -180,20 +187,20 @@ async def test_a_saved_answer_has_no_tail_until_text_streams_into_it():
         assert view.tail is None and view.body.source == "Earlier text. And more."
 
 
-async def test_a_shorter_text_repaints_the_lines_it_leaves_blank():
+async def test_a_shorter_text_repaints_the_lines_it_leaves_blank(monkeypatch):
     app = TailApp()
     async with app.run_test(size=(20, 40)) as pilot:
         tail = app.query_one(LiveTail)
         tail.set_text("\n".join(["line"] * 7))
         await pilot.pause()
         regions = []
-        original = tail.refresh
+        original = live_tail.repaint
 
-        def spy(*regions_, **kwargs):
-            regions.extend(regions_)
-            return original(*regions_, **kwargs)
+        def spy(widget, region):
+            regions.append(region)
+            return original(widget, region)
 
-        tail.refresh = spy
+        monkeypatch.setattr(live_tail, "repaint", spy)
         tail.set_text("other\ntext")  # not an extension: same height (one reserve step), fewer lines
         assert tail.size.height == RESERVE_LINES
         assert any(r.y == 0 and r.height >= 7 for r in regions)
@@ -232,3 +239,46 @@ async def test_the_tails_own_line_rendering_matches_textuals_styles_cache():
                 for crop in (Region(0, 0, tail.size.width, tail.size.height), Region(3, 1, 10, 2)):
                     tail._styles_cache.clear()
                     assert tail.render_lines(crop) == Widget.render_lines(tail, crop)
+
+
+async def test_a_held_window_paints_the_lines_it_moves_up_as_textual_would():
+    """The finished lines' strips are kept while a held window moves them up a row at a time: after each new line,
+    after a restyle (focus) and after a terminal resize, the rows are the ones Textual's styles cache makes."""
+    from textual.geometry import Region
+    from textual.widget import Widget
+
+    class OneTail(App):
+        CSS = "LiveTail:focus { background: $boost; }"
+
+        def compose(self) -> ComposeResult:
+            yield LiveTail()
+
+    app = OneTail()
+    async with app.run_test(size=(30, 20)) as pilot:
+        tail = app.query_one(LiveTail)
+        tail.can_focus = True
+        text = "\n".join(f"line {i} has a few words that wrap" for i in range(8))
+        tail.set_text(text)
+        await pilot.pause()
+        tail.hold_window()
+        assert tail.window
+
+        def same_as_textual() -> list[str]:
+            crop = Region(0, 0, tail.size.width, tail.size.height)
+            tail._styles_cache.clear()
+            ours = tail.render_lines(crop)
+            assert ours == Widget.render_lines(tail, crop)
+            return [strip.text.rstrip() for strip in ours]
+
+        for i in range(8, 14):
+            text += f"\nline {i} has a few words that wrap"
+            tail.set_text(text)
+            rows = same_as_textual()
+            assert tail.hidden and rows[-1] == "wrap" and rows[-2] == f"line {i} has a few words that"
+        tail.focus()
+        await pilot.pause()
+        same_as_textual()
+        await pilot.resize_terminal(24, 20)
+        await pilot.pause()
+        assert not tail.window  # a new width: the whole text again, wrapped anew
+        assert same_as_textual()[:2] == ["line 0 has a few words", "that wrap"]

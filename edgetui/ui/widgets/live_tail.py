@@ -5,12 +5,13 @@ from __future__ import annotations
 from rich._wrap import divide_line  # what Textual's Content.wrap uses
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
+from rich.style import Style
 from textual.content import Content
 from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from edgetui.ui.direct_paint import paint_now
+from edgetui.ui.direct_paint import repaint
 
 RESERVE_LINES = 8  # the height grows in steps of this many lines (past its reserve), so most tokens repaint without a
 # screen layout
@@ -76,6 +77,8 @@ class LiveTail(OneLayout, Widget):
         self._height = 0
         self.window = 0  # held height: the last `window` lines are shown (0: as tall as the text, in steps)
         self._top = 0  # the first line shown (lines above the window), when last painted
+        self._strips: dict[int, Strip] = {}  # finished lines as painted (a held window moves them up a row)
+        self._strips_for: tuple[int, Style] | None = None  # the width and style they were painted with
 
     # -- text ---------------------------------------------------------------------------------------------
     def set_text(self, text: str) -> None:
@@ -140,12 +143,18 @@ class LiveTail(OneLayout, Widget):
         """Wrap the line being written; when it only `grew`, from its last two wrapped lines on (greedy wrapping
         leaves the lines before them as they were)."""
         plain = _expand_tabs(line)
-        keep = max(0, len(self._last_starts) - 2) if grew and plain.startswith(self._last_plain) else 0
-        self._last_starts = _starts(plain, self._width, self._last_starts, keep)
-        self._last_plain = plain
-        self._last = _cut(plain, self._last_starts, self._width)
+        grew = grew and plain.startswith(self._last_plain)
+        old = self._last_starts
+        starts = _starts(plain, self._width, old, max(0, len(old) - 2) if grew else 0)
+        same = 0  # wrapped lines as they were: both ends where they were, and not the last line then
+        if grew:
+            while same + 1 < min(len(starts), len(old)) and starts[same : same + 2] == old[same : same + 2]:
+                same += 1
+        self._last = self._last[:same] + _cut(plain, starts, self._width, first=same)
+        self._last_starts, self._last_plain = starts, plain
 
     def _rewrap(self) -> None:
+        self._strips.clear()
         if not self._width:  # not laid out yet: wrapping waits for the width (get_content_height)
             self._lines, self._last, self._last_plain, self._last_starts, self._done_upto = [], [], "", [], 0
             return
@@ -189,8 +198,7 @@ class LiveTail(OneLayout, Widget):
         else:
             first, end = max(0, first - top), min(height, max(shown, self.line_count) - top)
         if first < end and self._width:
-            self.refresh(Region(0, first, self._width, end - first))
-            paint_now(self)  # those lines alone, not a repaint of everything around them
+            repaint(self, Region(0, first, self._width, end - first))  # those lines alone, not what is around them
 
     # -- Textual hooks --------------------------------------------------------------------------------------
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
@@ -225,27 +233,34 @@ class LiveTail(OneLayout, Widget):
         ):
             self._styles_cache.clear()  # its lines were not kept up to date
             return super().render_lines(crop)
-        strips = [self.render_line(y) for y in crop.line_range]
+        width, style, hidden = self.size.width, self.visual_style.rich_style, self.hidden  # (once: each costs)
+        strips = [self._strip(hidden + y, width, style) for y in crop.line_range]
         filters = self.get_line_filters()
         if filters:
             background = self.background_colors[1]
             for line_filter in filters:
                 strips = [strip.apply_filter(line_filter, background) for strip in strips]
-        if crop.column_span != (0, self.size.width):
+        if crop.column_span != (0, width):
             strips = [strip.crop(*crop.column_span) for strip in strips]
         return strips
 
     def render_line(self, y: int) -> Strip:
-        y += self.hidden
-        lines, width = self._lines, self.size.width
-        style = self.visual_style.rich_style  # cached by Textual until the styles change
-        if y < len(lines):
-            text = lines[y]
-        elif self.text and y - len(lines) < len(self._last):
-            text = self._last[y - len(lines)]
-        else:
-            return Strip.blank(width, style)
-        return Strip([Segment(text, style)]).adjust_cell_length(width, style)
+        return self._strip(self.hidden + y, self.size.width, self.visual_style.rich_style)
+
+    def _strip(self, y: int, width: int, style: Style) -> Strip:
+        """Text line `y` (counted from the top of the text, hidden lines too) as painted."""
+        lines = self._lines
+        if y < len(lines):  # a finished line: the same strip wherever the window shows it
+            if self._strips_for != (width, style):
+                self._strips.clear()
+                self._strips_for = (width, style)
+            strip = self._strips.get(y)
+            if strip is None:
+                strip = self._strips[y] = Strip([Segment(lines[y], style)]).adjust_cell_length(width, style)
+            return strip
+        if self.text and y - len(lines) < len(self._last):
+            return Strip([Segment(self._last[y - len(lines)], style)]).adjust_cell_length(width, style)
+        return Strip.blank(width, style)
 
 
 def _expand_tabs(line: str) -> str:
@@ -265,9 +280,10 @@ def _starts(plain: str, width: int, known: list[int], keep: int) -> list[int]:
     return known[:keep] + [base] + [base + cut for cut in divide_line(plain[base:], max(1, width), fold=True)]
 
 
-def _cut(plain: str, starts: list[int], width: int) -> list[str]:
-    """The wrapped lines: trailing spaces dropped where a line was broken, as `Content.wrap` does."""
-    ends = starts[1:] + [len(plain)]
-    lines = [plain[a:b].rstrip() for a, b in zip(starts[:-1], ends, strict=False)] + [plain[starts[-1] :]]
+def _cut(plain: str, starts: list[int], width: int, first: int = 0) -> list[str]:
+    """The wrapped lines (from line `first` on): trailing spaces dropped where a line was broken, as `Content.wrap`
+    does."""
+    ends = starts[first + 1 :] + [len(plain)]
+    lines = [plain[a:b].rstrip() for a, b in zip(starts[first:-1], ends, strict=False)] + [plain[starts[-1] :]]
     # only spaces, or a wide character on a 1-cell line, go past the width (words are folded)
     return [set_cell_size(line, width) if cell_len(line) > width else line for line in lines]
