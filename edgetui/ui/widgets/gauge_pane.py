@@ -27,14 +27,16 @@ class GaugePane(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._line_counts: dict[str, int] = {}
+        self._texts: dict[str, str] = {}  # what each gauge shows
 
     def _show(self, widget_id: str, text: str) -> None:
         """Update a gauge; a layout of the screen only when its number of lines changes (it costs ~6 ms), else a
         repaint of its own lines."""
+        if self._texts.get(widget_id) == text:
+            return  # a repaint of what is there already
         lines = text.count("\n") + 1
-        same = self._line_counts.get(widget_id) == lines
-        self._line_counts[widget_id] = lines
+        same = widget_id in self._texts and self._texts[widget_id].count("\n") + 1 == lines
+        self._texts[widget_id] = text
         static = self.query_one(f"#{widget_id}", Static)
         static.update(text, layout=not same)
         if same:
