@@ -144,6 +144,7 @@ async def test_streamed_answer_ends_as_markdown_with_every_chunk():
             if view._committed > 0 and not committed_midway:
                 committed_midway = True
                 assert view.tail is not None and view.tail.line_count >= 12  # what moved on was out of sight
+                assert view.tail.text.startswith("\n") and not view.tail.text.startswith("\n\n")  # one blank line
         assert committed_midway  # a long answer moves finished blocks on while it streams
         assert view.tail is not None and view.tail.line_count < max(COMMIT_LINES, 3 * 12) + 8
         await view.finish()

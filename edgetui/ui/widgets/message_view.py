@@ -126,7 +126,7 @@ class MessageView(OneLayout, Vertical, can_focus=True):
             tail = self._tail = LiveTail(classes="message-tail")
             await self.mount(tail, before=self.query_one(".message-footer"))
         pending = self.text[self._committed :]
-        tail.set_text(pending.lstrip("\n"))
+        tail.set_text(self._tail_text(pending))
         if tail.window:  # everything stays in the tail until the end: a commit would lay out the screen
             return
         parent = self.parent
@@ -145,7 +145,13 @@ class MessageView(OneLayout, Vertical, can_focus=True):
         boundary = self._committed + block_boundary(pending[:cut])
         if boundary > self._committed:
             await self._commit(boundary)
-            tail.set_text(self.text[boundary:].lstrip("\n"))
+            tail.set_text(self._tail_text(self.text[boundary:]))
+
+    def _tail_text(self, pending: str) -> str:
+        """What the tail shows of the text the Markdown does not have yet: after Markdown blocks, the blank line that
+        separates blocks (the Markdown's last block has no margin)."""
+        pending = pending.lstrip("\n")
+        return "\n" + pending if self._committed else pending
 
     async def _commit(self, upto: int) -> None:
         """Hand `text` up to `upto` to the Markdown (a screen layout)."""
