@@ -30,10 +30,11 @@ def repaint(widget: Widget, region: Region) -> bool:
     """Repaint `region` of `widget` (in its own coordinates): straight to the terminal when `paint_now` could, without
     the `refresh` that would wake the widget's message queue for nothing (~0.1 ms, 20 times a second while an answer
     streams); else through Textual, as `refresh(region)` does. True when it was painted now."""
-    if not widget._repaint_required and not widget._layout_required and _paint(widget, region):
+    waiting = widget._repaint_required or widget._layout_required
+    if not waiting and _paint(widget, region):
         return True
     widget.refresh(region)
-    return paint_now(widget)
+    return waiting and paint_now(widget)  # (with what was waiting; else the screen was not settled: Textual's turn)
 
 
 def _paint(widget: Widget, region: Region) -> bool:

@@ -276,6 +276,7 @@ async def test_a_held_window_paints_the_lines_it_moves_up_as_textual_would():
             tail.set_text(text)
             rows = same_as_textual()
             assert tail.hidden and rows[-1] == "wrap" and rows[-2] == f"line {i} has a few words that"
+            assert min(tail._strips) >= tail.hidden  # lines that left the window are not kept
         tail.focus()
         await pilot.pause()
         same_as_textual()

@@ -32,10 +32,10 @@ class GaugePane(Vertical):
     def _show(self, widget_id: str, text: str) -> None:
         """Update a gauge; a layout of the screen only when its number of lines changes (it costs ~6 ms), else a
         repaint of its own lines."""
-        if self._texts.get(widget_id) == text:
+        old = self._texts.get(widget_id)
+        if old == text:
             return  # a repaint of what is there already
-        lines = text.count("\n") + 1
-        same = widget_id in self._texts and self._texts[widget_id].count("\n") + 1 == lines
+        same = old is not None and old.count("\n") == text.count("\n")
         self._texts[widget_id] = text
         static = self.query_one(f"#{widget_id}", Static)
         static.update(text, layout=not same)

@@ -77,7 +77,7 @@ class LiveTail(OneLayout, Widget):
         self._height = 0
         self.window = 0  # held height: the last `window` lines are shown (0: as tall as the text, in steps)
         self._top = 0  # the first line shown (lines above the window), when last painted
-        self._strips: dict[int, Strip] = {}  # finished lines as painted (a held window moves them up a row)
+        self._strips: dict[int, Strip] = {}  # finished lines in the window as painted (it moves them up a row)
         self._strips_for: tuple[int, Style] | None = None  # the width and style they were painted with
 
     # -- text ---------------------------------------------------------------------------------------------
@@ -193,6 +193,8 @@ class LiveTail(OneLayout, Widget):
         height = self._height
         top = self.hidden
         if top != self._top:  # the window moved down the text: every row shows another line
+            for gone in range(self._top, top):  # (painted again only if the window is released)
+                self._strips.pop(gone, None)
             self._top = top
             first, end = 0, height
         else:
