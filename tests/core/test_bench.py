@@ -262,3 +262,113 @@ def test_paired_ratio_cancels_the_machines_drift() -> None:
     app = [x * 0.97 for x in raw]
     assert paired_ratio(app, raw) == pytest.approx(0.97)
     assert paired_ratio([], []) == 0.0
+
+
+# -- the spread of paired ratios and the stopping rule (edgetui.core.pair_stats) ----------------------------
+
+
+def test_pair_ratios_leave_out_failed_runs() -> None:
+    from edgetui.core.pair_stats import pair_ratios
+
+    assert pair_ratios([90.0, 50.0, 99.0], [100.0, 0.0, 110.0]) == [pytest.approx(0.9), pytest.approx(0.9)]
+    assert pair_ratios([], []) == []
+
+
+def test_pair_spread_is_the_inclusive_five_number_summary() -> None:
+    from edgetui.core.pair_stats import pair_spread
+
+    ratios = [1.10, 0.90, 1.00, 1.05, 0.95]
+    s = pair_spread(ratios)
+    q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+    assert (s.pairs, s.min, s.q1, s.median, s.q3, s.max) == (5, 0.90, q1, 1.00, q3, 1.10)
+    assert (s.q1, s.q3) == (pytest.approx(0.95), pytest.approx(1.05))
+    assert (s.below, s.above) == (pytest.approx(0.05), pytest.approx(0.05))
+    # an even count: the median between the middle two, quartiles interpolated (numpy's default 'linear')
+    s = pair_spread([0.96, 1.0, 0.98, 1.02])
+    assert (s.q1, s.median, s.q3) == (pytest.approx(0.975), pytest.approx(0.99), pytest.approx(1.005))
+    # too few values for quantiles(): no error, the quartiles are the median
+    assert pair_spread([0.97]).as_dict()["pair_ratio_q1"] == 0.97
+    assert pair_spread([]).pairs == 0 and not pair_spread([]).reached
+
+
+def test_spread_target_counts_both_quartiles_and_at_least_four_pairs() -> None:
+    from edgetui.core.pair_stats import MIN_PAIRS_FOR_SPREAD, spread_reached
+
+    assert MIN_PAIRS_FOR_SPREAD == 4
+    assert spread_reached([0.97, 1.0, 1.0, 1.03, 1.0])  # exactly ±3 %: within
+    assert spread_reached([0.96, 1.0, 1.0, 1.0, 1.0])  # one low pair of five leaves q1 at the median
+    assert spread_reached([0.80, 1.0, 1.0, 1.0, 1.20])  # outliers move min and max, not the quartiles
+    assert not spread_reached([0.96, 0.96, 1.0, 1.0, 1.0])  # q1 4 % under the median
+    assert not spread_reached([1.0, 1.0, 1.0, 1.04, 1.04])  # q3 4 % over it
+    assert spread_reached([0.96, 0.96, 1.0, 1.0, 1.0], target=0.05)
+    assert not spread_reached([1.0, 1.0, 1.0])  # identical, but too few pairs for quartiles
+    assert not spread_reached([])
+
+
+def test_need_more_pairs_stopping_rule() -> None:
+    from edgetui.core.pair_stats import need_more_pairs
+
+    tight, wide = [1.0, 1.01, 0.99, 1.0, 1.0], [0.9, 1.1, 0.95, 1.05, 1.0]
+    assert need_more_pairs(tight[:3], min_pairs=4, max_pairs=10)  # under the minimum, however tight
+    assert not need_more_pairs(tight[:4], min_pairs=4, max_pairs=10)  # the minimum, within the target: stop
+    assert need_more_pairs(wide, min_pairs=4, max_pairs=10)  # too wide: another pair
+    assert not need_more_pairs(wide + [1.0] * 5, min_pairs=4, max_pairs=10)  # the maximum: stop, even if wide
+    assert not need_more_pairs(tight[:2], min_pairs=8, max_pairs=2)  # the maximum wins over the minimum
+    assert not need_more_pairs(wide, min_pairs=4, max_pairs=10, target=0.06)  # a looser target is met
+    # --reps below 4: the spread cannot be reached before 4 pairs, so the rule keeps going until then
+    assert need_more_pairs([1.0, 1.0], min_pairs=2, max_pairs=10)
+    assert not need_more_pairs([1.0] * 4, min_pairs=2, max_pairs=10)
+
+
+def _pairs_taken(stream: list[float], min_pairs: int, max_pairs: int) -> tuple[int, bool]:
+    """The bench's loop with ratios fed from a list instead of runs: (pairs taken, target reached)."""
+    from edgetui.core.pair_stats import need_more_pairs, pair_spread
+
+    taken: list[float] = []
+    while need_more_pairs(taken, min_pairs, max_pairs):
+        taken.append(stream[len(taken)])
+    return len(taken), pair_spread(taken).reached
+
+
+def test_stopping_rule_adds_pairs_until_the_quartiles_settle() -> None:
+    # A noisy first quarter of an hour (±8 %), then a quiet one (±1 %): pairs are added until the quiet ones make
+    # up enough of the sample that both quartiles are within 3 % of the median.
+    noisy = [0.92, 1.08, 0.93, 1.07, 0.90, 1.09]
+    quiet = [1.00, 0.99, 1.01, 1.00] * 10
+    n, reached = _pairs_taken(noisy + quiet, min_pairs=4, max_pairs=40)
+    assert reached and 6 < n < 40
+    from edgetui.core.pair_stats import pair_spread, spread_reached
+
+    assert not spread_reached((noisy + quiet)[: n - 1])  # one pair fewer was not enough
+    assert pair_spread((noisy + quiet)[:n]).below <= 0.03
+    # a quiet machine stops at the minimum; a machine noisy all along stops at the maximum, not reached
+    assert _pairs_taken(quiet, min_pairs=5, max_pairs=40) == (5, True)
+    assert _pairs_taken((noisy * 10)[:40], min_pairs=5, max_pairs=12) == (12, False)
+
+
+def test_spread_summary_dict_and_verdict() -> None:
+    from edgetui.core.pair_stats import pair_spread
+
+    s = pair_spread([0.95, 0.98, 1.0, 1.01, 1.02])
+    assert s.summary() == "1.0000 (min 0.9500, q1 0.9800, q3 1.0100, max 1.0200; 5 pairs)"
+    assert s.as_dict() == {
+        "pair_ratio_min": 0.95,
+        "pair_ratio_q1": 0.98,
+        "pair_ratio_median": 1.0,
+        "pair_ratio_q3": 1.01,
+        "pair_ratio_max": 1.02,
+        "pairs": 5,
+        "spread_target": 0.03,
+        "spread_below": 0.02,
+        "spread_above": 0.01,
+        "spread_reached": True,
+    }
+    json.dumps(s.as_dict())
+    assert s.verdict(40) == "reached: quartiles -2.0 % / +1.0 % of the median after 5 pairs (target ±3 %)"
+    wide = pair_spread([0.9, 0.94, 1.0, 1.06, 1.1])
+    assert wide.verdict(5).startswith("NOT reached after 5 pairs (the --max-pairs limit): quartiles -6.0 % / +6.0 %")
+    assert "not trustworthy this hour" in wide.verdict(5)
+    assert "--max-pairs limit" not in wide.verdict(40)
+    few = pair_spread([1.0, 1.0])
+    assert "too few" in few.verdict(2) and "not trustworthy" in few.verdict(2)
+    assert pair_spread([1.0]).summary().endswith("; 1 pair)")
