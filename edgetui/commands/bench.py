@@ -38,7 +38,13 @@ def register(subparsers: Any) -> None:
         metavar="N[,N...]",
         help="generated tokens for the tg test(s); 0 skips (default 128)",
     )
-    p.add_argument("-r", "--reps", type=int, default=5, help="timed repetitions of each test (default 5)")
+    p.add_argument(
+        "-r",
+        "--reps",
+        type=int,
+        default=5,
+        help="timed repetitions of each test (default 5); with --app-overhead, the fewest raw/app pairs",
+    )
     # SUPPRESS: `edgetui --threads 4 bench` keeps the top-level value instead of being reset by this parser.
     p.add_argument("-t", "--threads", type=int, default=argparse.SUPPRESS, help="CPU threads (default: physical cores)")
     p.add_argument(
@@ -56,6 +62,21 @@ def register(subparsers: Any) -> None:
         "--app-overhead",
         action="store_true",
         help="also measure the TUI's own overhead on streaming (edgetui.bench_app)",
+    )
+    p.add_argument(
+        "--max-pairs",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="with --app-overhead: take raw/app pairs beyond --reps until the app/raw ratios' quartiles are within "
+        "--spread of their median, at most N pairs (default: what fits ~5 minutes, 22 at -n 256, 9 at -n 1024)",
+    )
+    p.add_argument(
+        "--spread",
+        type=_fraction,
+        default=None,
+        metavar="FRACTION",
+        help="with --app-overhead: the quartiles' largest distance from the median, as a fraction (default 0.03)",
     )
     p.set_defaults(func=run)
 
@@ -140,6 +161,20 @@ def _ints(text: str, flag: str) -> list[int]:
     if any(v < 0 for v in values):
         raise ValueError(f"{flag} cannot be negative")
     return values
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (0.03 is ±3 %), not {text}")
+    return value
 
 
 def _print_progress(message: str, done: int, total: int) -> None:

@@ -372,3 +372,55 @@ def test_spread_summary_dict_and_verdict() -> None:
     few = pair_spread([1.0, 1.0])
     assert "too few" in few.verdict(2) and "not trustworthy" in few.verdict(2)
     assert pair_spread([1.0]).summary().endswith("; 1 pair)")
+
+
+def test_app_overhead_text_report_shows_the_spread_beside_the_ratio() -> None:
+    from edgetui.bench_app import text_report
+    from edgetui.core.pair_stats import pair_spread
+
+    s = pair_spread([0.9, 0.94, 1.0, 1.06, 1.1])
+    report = {
+        "model": "m.gguf",
+        "min_pairs": 5,
+        "max_pairs": 5,
+        "ratio": s.median,
+        **s.as_dict(),
+        "verdict": s.verdict(5),
+        "ratio_of_medians": 0.99,
+    }
+    lines = text_report(report).splitlines()
+    assert [line.split(":")[0].strip() for line in lines] == [
+        "model",
+        "min_pairs",
+        "max_pairs",
+        "ratio (paired)",
+        "spread",
+        "ratio_of_medians",
+    ]
+    assert lines[3].endswith(": 1.0000 (min 0.9000, q1 0.9400, q3 1.0600, max 1.1000; 5 pairs)")
+    assert "NOT reached" in lines[4] and "not trustworthy this hour" in lines[4]
+
+
+def test_app_overhead_default_max_pairs() -> None:
+    from edgetui.bench_app import default_max_pairs
+
+    assert [default_max_pairs(n) for n in (128, 256, 1024)] == [28, 22, 9]  # fewer pairs for longer answers
+    assert default_max_pairs(100_000) == 4  # never below the pairs the spread needs
+
+
+def test_cli_app_overhead_pair_flags(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgetui.cli import main
+
+    called = []
+    fake = types.ModuleType("edgetui.bench_app")
+    fake.run_app_overhead = lambda args: called.append(args) or 0  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "edgetui.bench_app", fake)
+    assert main(["bench", "--app-overhead", "--reps", "6", "--max-pairs", "30", "--spread", "0.02"]) == 0
+    assert (called[0].reps, called[0].max_pairs, called[0].spread) == (6, 30, 0.02)
+    assert main(["bench", "--app-overhead"]) == 0
+    assert (called[1].max_pairs, called[1].spread) == (None, None)  # bench_app's defaults
+    for bad in (["--max-pairs", "0"], ["--spread", "3"], ["--spread", "x"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["bench", "--app-overhead", *bad])
+        assert exc.value.code == 2
+    capsys.readouterr()
