@@ -1,12 +1,52 @@
-"""Shared fixtures: a private EDGETUI_HOME for every test; the bundled default model and quantizations of it."""
+"""Shared fixtures: a private EDGETUI_HOME for every test; the bundled default model and quantizations of it.
+
+Every test that uses the real llama.cpp engine or the default model carries `@pytest.mark.engine` (or its module a
+`pytestmark`), so that `-m "not engine"` is a fast lane that needs neither: collection fails on one that does not.
+"""
 
 from __future__ import annotations
 
+import inspect
+import re
 from pathlib import Path
 
 import pytest
 
 from edgetui.core.default_model import default_model_path
+
+# The fixtures that hand out the default model or an engine loaded with it (and those built on them).
+ENGINE_FIXTURES = frozenset({"default_model", "shared_engine", "quantized_models", "no_template_model"})
+# What a test's own code does when it reaches llama.cpp or the default model without those fixtures.
+ENGINE_CODE = re.compile(r"\b(LlamaEngine|ProcessEngine)\(|\bdefault_model_path\(")
+
+
+def _engine_use(item: pytest.Item) -> str:
+    """Why `item` needs the engine mark ("" when it does not seem to)."""
+    fixtures = sorted(ENGINE_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+    if fixtures:
+        return "uses the fixture(s) " + ", ".join(fixtures)
+    function = getattr(item, "function", None)
+    try:
+        source = inspect.getsource(function) if function is not None else ""
+    except (OSError, TypeError):
+        source = ""
+    found = ENGINE_CODE.search(source)
+    return f"calls {found.group(0)}...)" if found else ""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Fail the collection when a test uses the real engine or the default model without the `engine` mark."""
+    unmarked = [
+        f"  {item.nodeid}: {why}"
+        for item in items
+        if item.get_closest_marker("engine") is None and (why := _engine_use(item))
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests use the real llama.cpp engine or the default model but are not marked "
+            "@pytest.mark.engine (add the mark, or `pytestmark = pytest.mark.engine` for a whole module):\n"
+            + "\n".join(unmarked)
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -10,9 +10,13 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from edgetui.core.store import Store
 from edgetui.paths import Paths
 from tests.pty_app import newest_answer, spawn, wait_until
+
+pytestmark = pytest.mark.engine
 
 
 def _drain(fd: int, seen: list[bytes], stop: threading.Event) -> None:

@@ -167,6 +167,7 @@ def test_run_bench_cancel_returns_the_tests_done(default_model: Path) -> None:
     assert run_bench(default_model, n_threads=THREADS, tests=("pp8",), reps=1, cancel=cancel) == []
 
 
+@pytest.mark.engine
 def test_run_bench_bad_input(tmp_path: Path, default_model: Path) -> None:
     with pytest.raises(EngineError, match="not found"):
         run_bench(tmp_path / "missing.gguf", tests=("tg4",), reps=1)
@@ -182,6 +183,7 @@ def test_run_bench_bad_input(tmp_path: Path, default_model: Path) -> None:
         run_bench(default_model, n_threads=0)
 
 
+@pytest.mark.engine
 def test_run_bench_truncated_model(tmp_path: Path, default_model: Path) -> None:
     bad = tmp_path / "truncated.gguf"
     bad.write_bytes(default_model.read_bytes()[:200_000])
@@ -243,6 +245,7 @@ def test_cli_app_overhead_hook(capsys: pytest.CaptureFixture[str], monkeypatch: 
     assert called and called[0].app_overhead and called[0].n_gen == "64"
 
 
+@pytest.mark.engine
 def test_cli_bench_results_are_kept_in_the_database(default_model, capsys) -> None:
     from edgetui.cli import main
     from edgetui.core.store import Store

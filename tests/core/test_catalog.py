@@ -181,6 +181,7 @@ def test_lm_studio_dirs(paths: Paths, tmp_path: Path, monkeypatch: pytest.Monkey
     assert [(e.name, e.source) for e in scan(paths, scan_lmstudio=True).entries] == [("m", "lmstudio")]
 
 
+@pytest.mark.engine
 def test_default_model_and_siblings(paths: Paths, default_model: Path, quantized_models: dict[str, Path]) -> None:
     qdir = quantized_models["Q8_0"].parent
     (paths.models_dir / "other.gguf").write_bytes(tiny_model())
@@ -271,6 +272,7 @@ def test_catalog_imports_no_heavy_libraries() -> None:
     assert "huggingface_hub" not in out and "llama_cpp" not in out and "psutil" not in out
 
 
+@pytest.mark.engine
 def test_cli_models_json(paths: Paths, capsys: pytest.CaptureFixture[str], default_model: Path) -> None:
     (paths.models_dir / "bad.gguf").write_bytes(b"junk")
     shutil.copy(default_model, paths.models_dir / "copy.gguf")

@@ -164,6 +164,7 @@ def test_a_local_model_against_a_remote_endpoint(default_model: Path) -> None:
         Compare(default_model, remote_path("nowhere", "m"), endpoints=(endpoint,))
 
 
+@pytest.mark.engine
 def test_memory_plan_uses_the_fit_estimate(default_model: Path) -> None:
     plan = plan_memory(default_model, default_model, OPTIONS, available_bytes=64 << 30)
     assert plan.both_fit and plan.method == "fit estimate"
@@ -187,6 +188,7 @@ def test_agreement_marks_the_first_divergence() -> None:
     assert Agreement.of(a, a, greedy=True).first_divergence is None
 
 
+@pytest.mark.engine
 def test_bad_models_give_user_errors(default_model: Path, tmp_path: Path) -> None:
     with pytest.raises(EngineError, match="not found"):
         Compare(default_model, tmp_path / "nope.gguf")
@@ -217,6 +219,7 @@ def test_cli_compare_json(default_model: Path, tmp_path: Path, capsys: pytest.Ca
     assert q["kl_mean"] == pytest.approx(0, abs=1e-6) and q["top1_agree"] == 1.0 and q["n_ctx"] == N_CTX
 
 
+@pytest.mark.engine
 def test_cli_compare_errors(default_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compare", str(default_model), str(default_model)]) == 2
     assert "nothing to do" in capsys.readouterr().err
@@ -227,6 +230,7 @@ def test_cli_compare_errors(default_model: Path, tmp_path: Path, capsys: pytest.
     assert "cannot read" in capsys.readouterr().err
 
 
+@pytest.mark.engine
 def test_cli_compares_a_local_model_with_a_configured_endpoint(default_model: Path, edgetui_home: Path, capsys) -> None:
     from edgetui.cli import main
 

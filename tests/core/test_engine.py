@@ -10,6 +10,8 @@ import pytest
 from edgetui.core.engine import AHEAD, Engine, LlamaEngine
 from edgetui.core.types import ChatMessage, EngineError, LoadOptions, SamplerSettings, StopReason
 
+pytestmark = pytest.mark.engine
+
 HELLO = [ChatMessage("user", "Say hello in one short sentence.")]
 
 

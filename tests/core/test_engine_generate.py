@@ -9,6 +9,8 @@ from edgetui.core.llama_thread import LlamaThread
 from edgetui.core.token_stream import TokenStream
 from edgetui.core.types import ChatMessage, SamplerSettings, StopReason
 
+pytestmark = pytest.mark.engine
+
 PROMPTS = {
     "plain": "Say hello in one short sentence.",
     "accents": "Write 'good morning' in French, Spanish, Japanese and Chinese.",

@@ -39,6 +39,7 @@ def header(default_model: Path) -> GGUFHeader:
     return read_header(default_model)
 
 
+@pytest.mark.engine
 def test_kv_cache_matches_llama_cpp(header: GGUFHeader) -> None:
     # llama.cpp logs "KV buffer size = 45.00 MiB" for this model at n_ctx 2048: 2*30*2048*3*64*2 bytes.
     assert sum(kv_bytes_per_layer(header, 2048)) == 2 * 30 * 2048 * 3 * 64 * 2 == 45 * MIB
@@ -48,6 +49,7 @@ def test_kv_cache_matches_llama_cpp(header: GGUFHeader) -> None:
         kv_bytes_per_layer(header, 512, "f8")
 
 
+@pytest.mark.engine
 def test_compute_buffer_formula(header: GGUFHeader) -> None:
     # llama.cpp logged CPU compute buffers of 98.25, 99.38 and 166.38 MiB at n_ctx 512, 2048, 8192.
     for n_ctx, logged in ((512, 98.25), (2048, 99.38), (8192, 166.38)):
@@ -55,6 +57,7 @@ def test_compute_buffer_formula(header: GGUFHeader) -> None:
     assert compute_bytes(header, 8192, flash_attn=True) < compute_bytes(header, 8192)
 
 
+@pytest.mark.engine
 def test_cpu_only_breakdown(header: GGUFHeader) -> None:
     est = estimate_fit(header, 2048, 0, PLENTY)
     assert est.weights_cpu == header.tensor_bytes and est.weights_gpu == 0 and est.vram_needed == 0
@@ -73,6 +76,7 @@ def test_verdicts() -> None:
     assert verdict_for(0, 0) == FITS
 
 
+@pytest.mark.engine
 def test_verdict_against_small_machines(header: GGUFHeader) -> None:
     need = estimate_fit(header, 2048, 0, PLENTY).ram_needed
     tight = estimate_fit(header, 2048, 0, Resources(ram_available=int(need * 1.05), ram_total=1 << 34))
@@ -81,6 +85,7 @@ def test_verdict_against_small_machines(header: GGUFHeader) -> None:
     assert no.verdict == NO_FIT and "MiB of RAM" in no.reason
 
 
+@pytest.mark.engine
 def test_gpu_split(header: GGUFHeader) -> None:
     gpu = Resources(ram_available=64 << 30, ram_total=64 << 30, vram_free=8 << 30, vram_total=8 << 30)
     full = estimate_fit(header, 2048, -1, gpu)
@@ -95,6 +100,7 @@ def test_gpu_split(header: GGUFHeader) -> None:
     assert none.n_gpu_layers == 0 and none.vram_needed == 0 and "no usable GPU" in none.notes[0]
 
 
+@pytest.mark.engine
 def test_n_gpu_layers_auto(header: GGUFHeader) -> None:
     assert n_gpu_layers_auto(header, 2048, 0) == 0
     assert n_gpu_layers_auto(header, 2048, 8 << 30) == header.block_count + 1
@@ -182,6 +188,7 @@ def test_prediction_after_a_full_context_prompt(default_model: Path, header: GGU
     assert 0.5 <= est.ram_needed / measured <= 2.0
 
 
+@pytest.mark.engine
 def test_cli_fit_json(default_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fit", str(default_model), "--ctx", "1024", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)

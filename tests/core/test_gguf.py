@@ -105,6 +105,7 @@ def test_default_model_matches_llama_cpp(shared_engine: Any, default_model: Path
     assert len(h.layer_bytes) == 30 and h.kv_heads() == [3] * 30
 
 
+@pytest.mark.engine
 def test_default_model_matches_gguf_package(default_model: Path) -> None:
     import gguf
 
@@ -121,6 +122,7 @@ def test_default_model_matches_gguf_package(default_model: Path) -> None:
     assert h.type_elements == dict(sorted(by_type.items(), key=lambda kv: -kv[1]))
 
 
+@pytest.mark.engine
 def test_header_round_trips_through_a_dict(default_model: Path) -> None:
     h = read_header(default_model)
     assert GGUFHeader.from_dict(h.to_dict()) == h
@@ -263,6 +265,7 @@ def test_tensor_offset_beyond_the_file(tmp_path: Path) -> None:
         read_header(write(tmp_path, bytes(data)))
 
 
+@pytest.mark.engine
 def test_every_truncation_of_a_real_header_is_a_gguf_error(default_model: Path) -> None:
     h = read_header(default_model)
     with default_model.open("rb") as f:
@@ -327,6 +330,7 @@ def real_header() -> tuple[bytes, int]:
         return f.read(h.data_offset), h.file_size
 
 
+@pytest.mark.engine
 @settings(max_examples=150, deadline=None)
 @given(data=st.data())
 def test_mutated_headers_only_raise_gguf_error(data: st.DataObject) -> None:
@@ -347,6 +351,7 @@ def test_mutated_headers_only_raise_gguf_error(data: st.DataObject) -> None:
         assert isinstance(h, GGUFHeader) and h.n_tensors >= 0
 
 
+@pytest.mark.engine
 def test_read_header_does_not_leak_file_descriptors(default_model: Path, tmp_path: Path) -> None:
     before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
     bad = write(tmp_path, _good()[:40])

@@ -135,6 +135,7 @@ def test_pick_file_prefers_q4_k_m_and_explains_missing_quants() -> None:
 
 
 # -- search and listing over HTTP -----------------------------------------------------------------------
+@pytest.mark.engine
 def test_search_finds_gguf_repos_most_downloaded_first(hub_env: FakeHub) -> None:
     repos = Hub().search("edgetui-test")
     assert [r.repo_id for r in repos] == [SMOL, SPLIT]  # no safetensors-only or private repo
@@ -146,6 +147,7 @@ def test_search_finds_gguf_repos_most_downloaded_first(hub_env: FakeHub) -> None
     assert Hub().search("no-such-model") == []
 
 
+@pytest.mark.engine
 def test_list_gguf_files_with_quant_and_size(hub_env: FakeHub, default_model: Path) -> None:
     files = Hub().list_gguf_files(SMOL)
     assert [(f.quant, f.size) for f in files] == [("Q8_0", 60_000), ("Q4_1", default_model.stat().st_size)]
@@ -157,6 +159,7 @@ def test_list_gguf_files_with_quant_and_size(hub_env: FakeHub, default_model: Pa
     ]
 
 
+@pytest.mark.engine
 def test_resolve_picks_the_default_or_the_named_quant(hub_env: FakeHub) -> None:
     assert Hub().resolve(SMOL)[1].quant == "Q4_1"  # no Q4_K_M here: the next in the preference list
     assert Hub().resolve(f"{SPLIT}:iq4_xs")[1].name == "tiny-IQ4_XS.gguf"
@@ -202,6 +205,7 @@ def test_download_into_the_hf_cache_with_progress_then_load_and_chat(
         engine.unload()
 
 
+@pytest.mark.engine
 def test_cancel_mid_download_then_resume_completes_the_file(hub_env: FakeHub, default_model: Path) -> None:
     size = default_model.stat().st_size
     hub_env.throttle_bps = 40_000_000
@@ -241,6 +245,7 @@ def test_cancel_mid_download_then_resume_completes_the_file(hub_env: FakeHub, de
     assert _sha256(path) == _sha256(default_model)
 
 
+@pytest.mark.engine
 def test_a_dropped_connection_is_resumed_within_the_same_download(hub_env: FakeHub) -> None:
     hub_env.drop_once_after = 700_000
     path = Hub().download("other-org/flaky-GGUF", "flaky-Q4_0.gguf")
@@ -250,6 +255,7 @@ def test_a_dropped_connection_is_resumed_within_the_same_download(hub_env: FakeH
     assert 0 < int(ranges[1][6:-1]) <= 700_000
 
 
+@pytest.mark.engine
 def test_split_model_downloads_every_part_side_by_side(hub_env: FakeHub) -> None:
     repo_id, hub_file = Hub().resolve(f"{SPLIT}:Q4_K_M")
     totals: list[tuple[int, int]] = []
@@ -260,6 +266,7 @@ def test_split_model_downloads_every_part_side_by_side(hub_env: FakeHub) -> None
 
 
 # -- errors ---------------------------------------------------------------------------------------------
+@pytest.mark.engine
 def test_offline_mode_refuses_every_hub_action(hub_env: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
     import huggingface_hub  # noqa: F401 - imported before the variable is set, as in a running app
 
@@ -291,17 +298,20 @@ def test_unreachable_endpoint_is_a_clear_offline_error(monkeypatch: pytest.Monke
     ("edgetui-test/private-GGUF", "was not found on the Hub .*private.*access token"),
     (f"{SMOL}:missing.gguf", f"{SMOL} has no file missing.gguf"),
 ])  # fmt: skip
+@pytest.mark.engine
 def test_repo_errors_have_clear_messages(hub_env: FakeHub, spec: str, message: str) -> None:
     with pytest.raises(HubError, match=message):
         Hub().pull(spec)
 
 
+@pytest.mark.engine
 def test_missing_file_at_download_time(hub_env: FakeHub) -> None:
     with pytest.raises(HubError, match=f"{SMOL} has no file nope.gguf"):
         Hub().download(SMOL, "nope.gguf")
 
 
 # -- the CLI --------------------------------------------------------------------------------------------
+@pytest.mark.engine
 def test_cli_pull_downloads_the_named_quant(
     hub_env: FakeHub, default_model: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -323,6 +333,7 @@ def test_cli_pull_downloads_the_named_quant(
     assert "edgetui: edgetui-test/SmolLM2-135M-Instruct-GGUF has no Q3_K_S file" in capsys.readouterr().err
 
 
+@pytest.mark.engine
 def test_cli_pull_offline_in_a_fresh_process(fake_hub: FakeHub) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": fake_hub.url}
     proc = subprocess.run([sys.executable, "-m", "edgetui.cli", "pull", SMOL], env=env, capture_output=True,

@@ -15,6 +15,8 @@ from edgetui.core.engine import LlamaEngine
 from edgetui.core.process_engine import ProcessEngine
 from edgetui.core.types import ChatMessage, EngineError, LoadOptions, SamplerSettings, StopReason
 
+pytestmark = pytest.mark.engine
+
 OPTIONS = LoadOptions(n_ctx=1024, n_threads=2)
 ASK = [ChatMessage("user", "Name three colours.")]
 

@@ -65,6 +65,7 @@ def test_quantize_with_progress_makes_a_loadable_model(source: Path, qtype: str)
         engine.unload()
 
 
+@pytest.mark.engine
 def test_cancel_kills_the_quantizer_and_removes_the_partial_file(source: Path, tmp_path: Path) -> None:
     cancel = threading.Event()
     dst = tmp_path / "out" / "cancelled.Q2_K.gguf"
@@ -80,6 +81,7 @@ def test_cancel_kills_the_quantizer_and_removes_the_partial_file(source: Path, t
     assert list(dst.parent.iterdir()) == []
 
 
+@pytest.mark.engine
 def test_a_crashing_quantizer_is_an_error_not_a_crash(
     source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -101,6 +103,7 @@ def test_a_crashing_quantizer_is_an_error_not_a_crash(
     (("TEXT", "Q8_0"), "is not a GGUF file"),
     (("EMPTY_GGUF", "Q8_0"), "llama.cpp could not quantize"),
 ])  # fmt: skip
+@pytest.mark.engine
 def test_bad_input_is_an_engine_error(source: Path, tmp_path: Path, args: tuple[str, str], message: str) -> None:
     (tmp_path / "notes.gguf").write_text("hello")
     (tmp_path / "empty.gguf").write_bytes(b"GGUF\x03\x00\x00\x00" + bytes(16))
@@ -111,6 +114,7 @@ def test_bad_input_is_an_engine_error(source: Path, tmp_path: Path, args: tuple[
         quantize_with_progress(src, None, args[1])
 
 
+@pytest.mark.engine
 def test_default_output_goes_to_the_models_dir_when_beside_is_not_possible(
     source: Path, default_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -124,6 +128,7 @@ def test_default_output_goes_to_the_models_dir_when_beside_is_not_possible(
     assert default_output(source, "Q2_K") == home_models / "SmolLM2-135M-Instruct.Q2_K.gguf"
 
 
+@pytest.mark.engine
 def test_tensor_infos_reads_the_header(default_model: Path) -> None:
     data_start, tensors = tensor_infos(default_model)
     assert len(tensors) == 272
@@ -132,6 +137,7 @@ def test_tensor_infos_reads_the_header(default_model: Path) -> None:
     assert names["token_embd.weight"] == [576, 49152]
 
 
+@pytest.mark.engine
 def test_cli_quantize(default_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from edgetui.cli import main
 

@@ -23,6 +23,7 @@ def placement(app: EdgeApp) -> tuple[int, int]:
     return question.region.y - view.y, view.bottom - (answer.region.bottom + answer.styles.margin.bottom)
 
 
+@pytest.mark.engine
 async def test_the_answer_fills_the_view_under_its_question_and_keeps_its_room(
     default_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from edgetui.core.engine import LlamaEngine
 from edgetui.ui.screens.bench_screen import BenchScreen
 from tests.ui.fake_engine import FakeEngine
 from tests.ui.helpers import SIZE, make_app, wait_for, wait_loaded
 
 
+@pytest.mark.engine
 async def test_quick_benchmark_of_the_loaded_model_is_stored(default_model: Path) -> None:
     app = make_app(LlamaEngine(), model=default_model, n_ctx=512, n_threads=2)
     async with app.run_test(size=SIZE) as pilot:

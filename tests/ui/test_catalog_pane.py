@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from textual.widgets import DataTable, Input, Static
 
 from edgetui.ui.screens.confirm_dialog import ConfirmDialog
@@ -53,6 +54,7 @@ def catalog_status(app) -> str:
     return str(app.catalog.query_one("#catalog-status", Static).render())
 
 
+@pytest.mark.engine
 async def test_lists_default_and_copied_models_sorts_filters_and_explains_unreadable(default_model: Path) -> None:
     app = make_app(FakeEngine(), model=None)
     models = app.paths.models_dir
@@ -94,6 +96,7 @@ async def test_lists_default_and_copied_models_sorts_filters_and_explains_unread
         assert pane.display
 
 
+@pytest.mark.engine
 async def test_details_show_the_header_and_recompute_the_fit(default_model: Path) -> None:
     app = make_app(FakeEngine(), model=None, n_ctx=1024)
     async with app.run_test(size=SIZE) as pilot:
@@ -116,6 +119,7 @@ async def test_details_show_the_header_and_recompute_the_fit(default_model: Path
         await wait_for(pilot, lambda: app.screen is app.main_screen)
 
 
+@pytest.mark.engine
 async def test_quantize_makes_a_q8_0_that_appears_as_a_sibling(default_model: Path) -> None:
     app = make_app(FakeEngine(), model=default_model, n_threads=2)
     async with app.run_test(size=SIZE) as pilot:
@@ -137,6 +141,7 @@ async def test_quantize_makes_a_q8_0_that_appears_as_a_sibling(default_model: Pa
         assert app.catalog.current_key() == str(expected)  # the new row is highlighted
 
 
+@pytest.mark.engine
 async def test_quantize_escape_cancels_and_removes_the_partial_file(default_model: Path) -> None:
     app = make_app(FakeEngine(), model=None, n_threads=1)
     async with app.run_test(size=SIZE) as pilot:
@@ -157,6 +162,7 @@ async def test_quantize_escape_cancels_and_removes_the_partial_file(default_mode
         assert app.screen is app.main_screen
 
 
+@pytest.mark.engine
 async def test_delete_asks_then_removes_a_copied_file_and_refuses_the_default(default_model: Path) -> None:
     app = make_app(FakeEngine(), model=None)
     victim = app.paths.models_dir / "victim.Q8_0.gguf"

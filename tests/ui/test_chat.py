@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from edgetui.core.engine import LlamaEngine
 from tests.ui.fake_engine import FakeEngine
 from tests.ui.helpers import (
@@ -97,6 +99,7 @@ async def test_load_failure_is_shown_and_app_keeps_running() -> None:
         assert "No model is loaded" in status(app)
 
 
+@pytest.mark.engine
 async def test_real_engine_answers_in_the_app(default_model: Path) -> None:
     app = make_app(LlamaEngine(), model=default_model, n_ctx=1024, n_threads=2)
     app.sampler = app.sampler.greedy(max_tokens=24)

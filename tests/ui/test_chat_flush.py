@@ -5,11 +5,15 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
+
 from edgetui.core.conversation import Conversation
 from edgetui.core.engine import GATHER_S, LlamaEngine
 from edgetui.core.store import Store
 from edgetui.core.types import SamplerSettings
 from edgetui.ui.widgets.chat_pane import FLUSH_S
+
+pytestmark = pytest.mark.engine
 
 
 class CountingEngine:

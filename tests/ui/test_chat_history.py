@@ -94,6 +94,7 @@ async def test_opening_a_long_session_mounts_its_last_messages(small_window: Non
         assert [v.text for v in messages(app)][:2] == ["Q0", "Sure."]
 
 
+@pytest.mark.engine
 async def test_memory_of_a_long_session_with_the_real_engine(default_model: Path, small_window: None) -> None:
     """The real engine: after 6 turns, 6 messages are mounted and the answers shown again are the saved ones."""
     from edgetui.core.types import SamplerSettings

@@ -161,6 +161,7 @@ async def test_escape_stops_then_leaves(default_model: Path) -> None:
         assert app.screen is not screen
 
 
+@pytest.mark.engine
 async def test_bad_model_is_a_message_not_a_traceback(default_model: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"not a model at all")
@@ -196,6 +197,7 @@ async def test_bad_model_is_a_message_not_a_traceback(default_model: Path, tmp_p
         assert screen.paths["b"] == default_model and default_model.stem in text_of(screen, "#cmp-bar")
 
 
+@pytest.mark.engine
 async def test_defaults_are_the_chat_model_and_a_sibling_quantization(
     default_model: Path, quantized_models: dict[str, Path]
 ) -> None:

@@ -59,6 +59,7 @@ async def test_enter_loads_with_the_real_engine_and_records_predicted_vs_measure
         app.services.engine.unload()
 
 
+@pytest.mark.engine
 async def test_a_model_that_does_not_fit_asks_first_and_n_cancels(default_model: Path) -> None:
     engine = FakeEngine()
     app = make_app(engine, model=None, n_ctx=2048)
@@ -82,6 +83,7 @@ async def test_a_model_that_does_not_fit_asks_first_and_n_cancels(default_model:
         assert engine.info is not None and engine.info.path == default_model
 
 
+@pytest.mark.engine
 async def test_a_file_that_cannot_load_keeps_the_app_running(default_model: Path) -> None:
     app = make_app(FakeEngine(fail_load="llama.cpp could not load it"), model=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -93,6 +95,7 @@ async def test_a_file_that_cannot_load_keeps_the_app_running(default_model: Path
         assert app.screen is app.main_screen
 
 
+@pytest.mark.engine
 async def test_a_remote_endpoint_row_loads_chats_and_switches_back(
     server: FakeOpenAIServer, default_model: Path
 ) -> None:
@@ -136,6 +139,7 @@ async def test_an_endpoint_without_a_model_uses_the_servers_first(server: FakeOp
         assert app.catalog.row_text(row)[0][0] == LOADED
 
 
+@pytest.mark.engine
 def test_auto_gpu_layers_resolve_to_zero_without_a_gpu_and_all_with_room(default_model: Path) -> None:
     from edgetui.core.gguf import read_model
 

@@ -6,6 +6,8 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
+
 from edgetui.config import Config
 from edgetui.core.process_engine import ProcessEngine
 from edgetui.core.store import Store
@@ -13,6 +15,8 @@ from edgetui.core.types import SamplerSettings
 from edgetui.paths import Paths
 from edgetui.ui.app import create_app
 from tests.ui.helpers import SIZE, messages, say, wait_for, wait_loaded
+
+pytestmark = pytest.mark.engine
 
 
 def _app(default_model: Path):
