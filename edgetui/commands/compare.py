@@ -153,11 +153,19 @@ def _print_quality(r: Any) -> None:
 
 
 def _speed_table(result: Any) -> str:
+    from edgetui.core.compare_export import BYTES
+    from edgetui.core.units import format_bytes
+
+    def cell(value: Any, scale: float, fmt: str) -> str:
+        if value is None:
+            return "-"
+        return format_bytes(value) if fmt == BYTES else fmt.format(value * scale if scale != 1 else value)
+
     rows = [
-        ("file size (MiB)", "file_size_bytes", 1 / (1 << 20), "{:,.1f}"),
+        ("file size", "file_size_bytes", 1, BYTES),
         ("bits per weight", "bits_per_weight", 1, "{:.2f}"),
         ("load (s)", "load_s", 1, "{:.2f}"),
-        ("RSS increase (MiB)", "rss_delta_bytes", 1 / (1 << 20), "{:,.0f}"),
+        ("RSS increase", "rss_delta_bytes", 1, BYTES),
         ("first token (s)", "ttft_s", 1, "{:.3f}"),
         ("prompt tok/s", "prompt_tps", 1, "{:,.1f}"),
         ("generation tok/s", "gen_tps", 1, "{:,.1f}"),
@@ -167,7 +175,7 @@ def _speed_table(result: Any) -> str:
     lines = [f"{'':20}{'A':>12}{'B':>12}{'B vs A':>10}"]
     for label, key, k, fmt in rows:
         d = deltas[key]
-        a, b = (fmt.format(d[s] * k if k != 1 else d[s]) if d[s] is not None else "-" for s in ("a", "b"))
+        a, b = (cell(d[s], k, fmt) for s in ("a", "b"))
         ratio = f"{d['ratio']:.2f}x" if d["ratio"] is not None else "-"
         lines.append(f"{label:20}{a:>12}{b:>12}{ratio:>10}")
     return "\n".join(lines)  # fmt: skip

@@ -28,8 +28,9 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgetui.config import ConfigError
-    from edgetui.core.fit import MIB, estimate_fit, probe_resources
+    from edgetui.core.fit import estimate_fit, probe_resources
     from edgetui.core.gguf import GGUFError, read_model
+    from edgetui.core.units import format_bytes
 
     try:
         paths, config = load_settings(n_ctx=getattr(args, "ctx", None),
@@ -53,10 +54,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"  {header.n_params / 1e6:,.0f}M params, {header.quant}, {header.bits_per_weight:.2f} bits/weight, "
           f"{header.block_count} layers, trained context {header.context_length}")  # fmt: skip
     print(f"  n_ctx {est.n_ctx}, {est.n_gpu_layers} of {est.n_layers + 1} layers on the GPU, KV cache {args.kv_type}")
-    print(f"  {'':10}{'RAM MiB':>12}{'VRAM MiB':>12}")
+    print(f"  {'':10}{'RAM':>12}{'VRAM':>12}")
     b = est.breakdown()
     for key in ("weights", "kv_cache", "compute", "overhead", "total", "available"):
-        print(f"  {key:10}{b['ram'][key] / MIB:>12,.0f}{b['vram'][key] / MIB:>12,.0f}")
+        print(f"  {key:10}{format_bytes(b['ram'][key]):>12}{format_bytes(b['vram'][key]):>12}")
     print(f"  verdict: {est.verdict}" + (f" ({est.reason})" if est.reason else ""))
     for note in est.notes:
         print(f"  note: {note}")

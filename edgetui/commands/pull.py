@@ -8,6 +8,7 @@ import time
 from typing import Any, TextIO
 
 from edgetui.commands.common import fail, print_json
+from edgetui.core.units import format_bytes
 
 
 def register(subparsers: Any) -> None:
@@ -91,18 +92,10 @@ def _list(hub: Any, args: argparse.Namespace) -> int:
         return 0
     from edgetui.commands.models import print_table
 
-    rows = [(f.quant or "?", human_bytes(f.size), f"{len(f.parts)} parts" if f.split else "",
+    rows = [(f.quant or "?", format_bytes(f.size), f"{len(f.parts)} parts" if f.split else "",
              f.kind if f.kind != "model" else "", f.name) for f in files]  # fmt: skip
     print_table(("QUANT", "SIZE", "SPLIT", "KIND", "FILE"), rows)
     return 0
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
 
 
 class ProgressLine:
@@ -123,7 +116,7 @@ class ProgressLine:
             self.start, self.t0 = done, now
         pct = 100 * done / total if total else 0.0
         rate = (done - self.start) / (now - self.t0) if now > self.t0 else 0.0
-        text = f"{self.label}  {pct:5.1f}%  {human_bytes(done)} / {human_bytes(total)}  {human_bytes(rate)}/s"
+        text = f"{self.label}  {pct:5.1f}%  {format_bytes(done)} / {format_bytes(total)}  {format_bytes(rate)}/s"
         if self.tty:
             self.stream.write("\r" + text.ljust(78))
             self.drawn = True

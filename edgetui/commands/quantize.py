@@ -31,10 +31,11 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgetui.commands.pull import ProgressLine, human_bytes
+    from edgetui.commands.pull import ProgressLine
     from edgetui.config import ConfigError
     from edgetui.core.quantize import default_output, quantize_with_progress
     from edgetui.core.types import EngineError
+    from edgetui.core.units import format_bytes
 
     try:
         paths, config = load_settings(n_threads=getattr(args, "threads", None))
@@ -67,5 +68,5 @@ def run(args: argparse.Namespace) -> int:
         print_json({"source": str(src), "output": str(dst), "type": qtype, "source_bytes": src_size,
                     "output_bytes": dst_size, "ratio": round(dst_size / src_size, 4)})  # fmt: skip
     else:
-        print(f"{dst}  {human_bytes(dst_size)} ({dst_size / src_size:.0%} of {src.name}, {human_bytes(src_size)})")
+        print(f"{dst}  {format_bytes(dst_size)} ({dst_size / src_size:.0%} of {src.name}, {format_bytes(src_size)})")
     return 0

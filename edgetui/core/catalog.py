@@ -15,6 +15,7 @@ from edgetui.core.gguf import GGUFError, GGUFHeader
 from edgetui.core.gguf_split import merge_headers, split_info, split_parts
 from edgetui.core.header_cache import HeaderCache
 from edgetui.core.model_sources import hf_cache_dir, hf_candidates, ollama_candidates, walk_gguf
+from edgetui.core.units import format_bytes  # also imported from here by the UI
 from edgetui.paths import Paths
 
 CACHE_FILE = "gguf-headers.json"
@@ -97,16 +98,6 @@ def format_params(n: int) -> str:
         if n >= div:
             v = n / div
             return f"{v:.1f}{unit}" if v < 10 else f"{v:.0f}{unit}"
-    return str(n)
-
-
-def format_bytes(n: int) -> str:
-    """Binary units: '93.8 MiB', '4.1 GiB'."""
-    v = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if v < 1024 or unit == "TiB":
-            return f"{v:.0f} {unit}" if unit == "B" else f"{v:.1f} {unit}"
-        v /= 1024
     return str(n)
 
 

@@ -44,6 +44,7 @@ from edgetui.core.types import (
     SamplerSettings,
     StopReason,
 )
+from edgetui.core.units import format_bytes
 
 __all__ = ["CONCURRENT", "SEQUENTIAL", "SIDES", "SWAP", "Compare", "compare_to_record", "is_remote", "plan_memory"]
 
@@ -109,8 +110,8 @@ def plan_memory(path_a: str | Path, path_b: str | Path, options: LoadOptions, av
         both = both and verdict_for(va + vb, res.vram_free) == FITS
     reason = ""
     if not both:
-        reason = (f"not enough memory for both: A needs {ra / MIB:,.0f} MiB and B {rb / MIB:,.0f} MiB, "
-                  f"{res.ram_available / MIB:,.0f} MiB free")  # fmt: skip
+        reason = (f"not enough memory for both: A needs {format_bytes(ra)} and B {format_bytes(rb)}, "
+                  f"{format_bytes(res.ram_available)} free")  # fmt: skip
     return MemoryPlan(both, ra, rb, res.ram_available, va, vb, res.vram_free, method, reason)
 
 

@@ -8,18 +8,19 @@ from pathlib import Path
 from typing import Any
 
 from edgetui.core.store import Store, StoreError
+from edgetui.core.units import format_bytes
 
 EXPORT_FORMAT = "edgetui-comparison"
 EXPORT_VERSION = 1
 FORMATS = ("md", "json")
-MIB = 1 << 20
+BYTES = "bytes"  # the format of a size: format_bytes
 
 # (CompareResult.deltas key, label, scale, format): the speed table, in the UI and in the Markdown export.
 SPEED_ROWS: tuple[tuple[str, str, float, str], ...] = (
-    ("file_size_bytes", "File size (MiB)", 1 / MIB, "{:,.1f}"),
+    ("file_size_bytes", "File size", 1, BYTES),
     ("bits_per_weight", "Bits per weight", 1, "{:.2f}"),
     ("load_s", "Load (s)", 1, "{:.2f}"),
-    ("rss_delta_bytes", "RSS increase (MiB)", 1 / MIB, "{:,.0f}"),
+    ("rss_delta_bytes", "RSS increase", 1, BYTES),
     ("ttft_s", "First token (s)", 1, "{:.3f}"),
     ("prompt_tps", "Prompt tok/s", 1, "{:,.1f}"),
     ("gen_tps", "Generation tok/s", 1, "{:,.1f}"),
@@ -33,7 +34,7 @@ def speed_cells(delta: Mapping[str, Any], key: str) -> tuple[str, str, str]:
 
     def one(value: Any) -> str:
         try:
-            return fmt.format(float(value) * scale)
+            return format_bytes(float(value)) if fmt == BYTES else fmt.format(float(value) * scale)
         except (TypeError, ValueError):
             return "–"
 

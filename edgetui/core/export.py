@@ -9,6 +9,7 @@ from typing import Any
 
 from edgetui.core.store import Store, StoreError
 from edgetui.core.store_records import insert_row, insert_run, now_iso, to_json
+from edgetui.core.units import format_bytes
 
 EXPORT_FORMAT = "edgetui-session"
 EXPORT_VERSION = 1
@@ -95,7 +96,7 @@ def _perf_table(run: dict[str, Any]) -> list[str]:
         if value is None or value == "":
             continue
         if key == "peak_rss":
-            text = f"{int(value) / 2**20:.0f} MiB"
+            text = format_bytes(int(value))
         else:
             try:
                 text = fmt.format(value)

@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from edgetui.core.gguf import GGUFHeader
+from edgetui.core.units import format_bytes
 
 MIB = 1 << 20
 TIGHT_MARGIN = 0.15
@@ -253,11 +254,9 @@ def estimate_fit(
     est.verdict = max(ram, vram, key=_RANK.__getitem__)
     reasons = []
     if ram != FITS:
-        need, free = est.ram_needed / MIB, res.ram_available / MIB
-        reasons.append(f"needs {need:,.0f} MiB of RAM, {free:,.0f} MiB free")
+        reasons.append(f"needs {format_bytes(est.ram_needed)} of RAM, {format_bytes(res.ram_available)} free")
     if vram != FITS:
-        need, free = est.vram_needed / MIB, res.vram_free / MIB
-        reasons.append(f"needs {need:,.0f} MiB of VRAM, {free:,.0f} MiB free")
+        reasons.append(f"needs {format_bytes(est.vram_needed)} of VRAM, {format_bytes(res.vram_free)} free")
     est.reason = "; ".join(reasons)
     return est
 

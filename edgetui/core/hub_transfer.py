@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgetui.core.hub_errors import DownloadCancelled, HubError, HubOffline
+from edgetui.core.units import format_bytes
 
 ProgressFn = Callable[[int, int], None]  # (bytes done, bytes in all; 0 when unknown)
 
@@ -47,7 +48,8 @@ def stream_blob(
         free = shutil.disk_usage(blob.parent).free
         if free < expected - pos:
             raise HubError(
-                f"not enough disk space for {label}: needs {_gib(expected - pos)}, {_gib(free)} free in {cache_dir}"
+                f"not enough disk space for {label}: needs {format_bytes(expected - pos)}, "
+                f"{format_bytes(free)} free in {cache_dir}"
             )
     sha = hashlib.sha256() if _SHA256_RE.match(meta.etag) else None
     if sha is not None and pos:
@@ -155,7 +157,3 @@ def same_origin(a: str, b: str) -> bool:
 
     pa, pb = urlsplit(a), urlsplit(b)
     return (pa.scheme, pa.hostname, pa.port) == (pb.scheme, pb.hostname, pb.port)
-
-
-def _gib(n: int) -> str:
-    return f"{n / 1024**3:.2f} GiB"

@@ -35,6 +35,7 @@ from edgetui.core.engine import LlamaEngine, LlamaLog, check_gguf_file
 from edgetui.core.llama_thread import LlamaThread
 from edgetui.core.quality_report import CompactLogProbs, QualityReport, QualityStats, compare_logits
 from edgetui.core.types import EngineError, LoadOptions
+from edgetui.core.units import format_bytes
 
 __all__ = ["BOTH", "ONE_AT_A_TIME", "Quality", "QualityCancelled", "QualityReport", "measure_quality"]
 
@@ -258,7 +259,7 @@ class Quality:
         if nb != n_vocab_a or tokenize_text(eb, text) != tokens:
             detail = f"{n_vocab_a} vs {nb} tokens" if nb != n_vocab_a else "they tokenise the text differently"
             raise EngineError(f"A and B do not share a vocabulary ({detail}): KL divergence needs the same one")
-        self.notes.append(f"A's log-probabilities kept as 16-bit values: {sum(c.nbytes for c in base):,} bytes")
+        self.notes.append(f"A's log-probabilities kept as 16-bit values: {format_bytes(sum(c.nbytes for c in base))}")
         runner_b, stats = ChunkRunner(eb, n_ctx), QualityStats()
         for i in range(n_chunks):
             chunk = tokens[i * n_ctx : (i + 1) * n_ctx]

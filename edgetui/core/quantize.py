@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgetui.core.types import EngineError
+from edgetui.core.units import format_bytes
 
 ProgressFn = Callable[[int, int], None]  # (bytes of the output so far, predicted bytes of the output)
 
@@ -237,8 +238,7 @@ def quantize_with_progress(
         raise EngineError(f"Cannot write to {dst.parent}: {exc.strerror or exc}") from exc
     if free < predicted * 1.1:
         raise EngineError(
-            f"Not enough disk space in {dst.parent}: about {predicted / 2**20:.0f} MiB needed, "
-            f"{free / 2**20:.0f} MiB free"
+            f"Not enough disk space in {dst.parent}: about {format_bytes(predicted)} needed, {format_bytes(free)} free"
         )
     tmp = dst.with_name(dst.name + ".part")
     env = dict(os.environ)

@@ -286,3 +286,4 @@ def test_cli_models_json(paths: Paths, capsys: pytest.CaptureFixture[str], defau
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "Name" in out and "copy" in out and "error: bad.gguf: not a GGUF file" in out
+    assert "93.8 MiB" in out  # the default model's 98,362,432 bytes

@@ -70,7 +70,7 @@ def test_markdown_has_both_answers_speed_table_agreement_and_quality(store: Stor
     assert md.index("## Turn 1") < md.index("## Turn 2 ") < md.index("## Quality of B against A")
     assert "[cancelled]" in md and "> Name three colours." in md
     assert "### A · Model.Q8_0 [Q8_0]" in md and "Red, blue and pink!" in md
-    assert "| File size (MiB) | 150.0 | 60.0 | 0.40× |" in md
+    assert "| File size | 150 MiB | 60.0 MiB | 0.40× |" in md
     assert "| Tokens generated | 5 | 4 | -1 |" in md
     assert "identical tokens: 60%  first divergence at token 3" in md
     assert "| Mean KL(A‖B) | 0.048800 ± 0.012300 |" in md and "| Top-1 agreement | 95.00% |" in md

@@ -324,7 +324,7 @@ def test_cli_pull_downloads_the_named_quant(
 
     assert main(["pull", SMOL, "--list"]) == 0
     listing = capsys.readouterr().out
-    assert "Q4_1" in listing and "98.4 MB" in listing and "Q8_0" in listing
+    assert "Q4_1" in listing and "93.8 MiB" in listing and "Q8_0" in listing
 
     assert main(["pull", "--search", "smollm2"]) == 0
     assert SMOL in capsys.readouterr().out

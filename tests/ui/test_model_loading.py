@@ -70,7 +70,7 @@ async def test_a_model_that_does_not_fit_asks_first_and_n_cancels(default_model:
         await select(pilot, app, default_model)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        assert "does not fit" in app.screen.body and "64 MiB free" in app.screen.body
+        assert "does not fit" in app.screen.body and "64.0 MiB free" in app.screen.body
         await pilot.press("n")
         await wait_for(pilot, lambda: "Not loaded" in status(app))
         assert engine.info is None

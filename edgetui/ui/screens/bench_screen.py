@@ -83,7 +83,8 @@ class BenchScreen(Screen[None]):
         status.set_class(warn, "-warn")
 
     def reload(self) -> None:
-        from edgetui.core.bench import format_params, format_size
+        from edgetui.core.bench import format_params
+        from edgetui.core.units import format_bytes
 
         table = self.query_one(DataTable)
         table.clear()
@@ -95,7 +96,7 @@ class BenchScreen(Screen[None]):
         for r in sorted(rows, key=lambda r: r.get("id", 0), reverse=True):
             table.add_row(
                 r.get("model", ""),
-                format_size(int(r.get("size") or 0)),
+                format_bytes(int(r.get("size") or 0)),
                 format_params(int(r.get("params") or 0)),
                 r.get("backend", ""),
                 str(r.get("threads", "")),

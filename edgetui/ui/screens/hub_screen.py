@@ -14,9 +14,9 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
 
-from edgetui.core.catalog import format_bytes
 from edgetui.core.fit import CPU_OVERHEAD, FITS, Resources, verdict_for
 from edgetui.core.hub import DownloadCancelled, Hub, HubError, HubFile, HubOffline, HubRepo
+from edgetui.core.units import format_bytes
 from edgetui.ui.catalog_messages import DownloadFinished, DownloadProgressed, HubFailed, HubListed, HubSearched
 from edgetui.ui.widgets.catalog_pane import FIT_SYMBOL
 

@@ -13,9 +13,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 
-from edgetui.core.catalog import CatalogEntry, format_bytes, format_params
+from edgetui.core.catalog import CatalogEntry, format_params
 from edgetui.core.fit import FitEstimate, Resources, estimate_fit
 from edgetui.core.gguf import GGUFHeader
+from edgetui.core.units import format_bytes
 from edgetui.ui.widgets.catalog_pane import RemoteRow
 
 if TYPE_CHECKING:

@@ -155,14 +155,14 @@ class ModelPicker(ModalScreen[Path | None]):
         self.app.call_from_thread(self.show, found)
 
     def show(self, candidates: list[Candidate]) -> None:
-        from edgetui.ui.widgets.gauge_pane import human_bytes
+        from edgetui.core.units import format_bytes
 
         self.candidates = candidates
         table = self.query_one(DataTable)
         table.clear()
         self.rows = {str(i): c for i, c in enumerate(candidates)}
         for key, c in self.rows.items():
-            table.add_row(c.name, c.quant, "–" if c.remote else human_bytes(c.size), c.source, key=key)
+            table.add_row(c.name, c.quant, "–" if c.remote else format_bytes(c.size), c.source, key=key)
             if self.current is not None and c.real == Candidate(self.current, "").real:
                 table.move_cursor(row=table.row_count - 1)
         note = "" if candidates else "No GGUF files found: type a path below."

@@ -13,9 +13,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
-from edgetui.core.catalog import format_bytes
 from edgetui.core.quantize import OFFERED, QuantizeCancelled, default_output, predict_size, quantize_with_progress
 from edgetui.core.types import EngineError
+from edgetui.core.units import format_bytes
 from edgetui.ui.catalog_messages import QuantizeFinished, QuantizeProgressed
 
 

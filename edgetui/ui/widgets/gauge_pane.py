@@ -9,17 +9,8 @@ from textual.containers import Vertical
 from textual.widgets import Label, Sparkline, Static
 
 from edgetui.core.types import GenerationStats, ModelInfo
+from edgetui.core.units import format_bytes
 from edgetui.ui.direct_paint import paint_now
-
-
-def human_bytes(n: float | None) -> str:
-    if n is None:
-        return "–"
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit in ("B", "KB", "MB") else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
 
 
 class GaugePane(Vertical):
@@ -78,9 +69,9 @@ class GaugePane(Vertical):
             self._show("g-ctx", f"context {used}/{n_ctx} ({100 * used / n_ctx:.0f}%)")
 
     def show_memory(self, rss: int | None, ram_used: int | None, ram_total: int | None, cpu: float | None) -> None:
-        lines = [f"RSS  {human_bytes(rss)}"]
-        if ram_used is not None and ram_total:
-            lines.append(f"RAM  {human_bytes(ram_used)} / {human_bytes(ram_total)}")
+        lines = [f"RSS  {format_bytes(rss)}"]
+        if ram_used is not None and ram_total:  # 'RAM  12.3 GiB/31.2 GiB': at most 22 columns, the pane has 23
+            lines.append(f"RAM  {format_bytes(ram_used)}/{format_bytes(ram_total)}")
         if cpu is not None:
             lines.append(f"CPU  {cpu:.0f}%")
         self._show("g-mem", "\n".join(lines))
@@ -90,24 +81,25 @@ class GaugePane(Vertical):
             self.query_one("#g-model", Static).update("no model loaded")
             return
         lines = [
-            f"{info.quant or '?'} · {human_bytes(info.size_bytes)}",
+            f"{info.quant or '?'} · {format_bytes(info.size_bytes)}",
             f"ctx {info.n_ctx} · {info.n_threads} thr",
             f"load {info.load_s:.2f} s",
             f"{info.backend} · ngl {info.n_gpu_layers}",
         ]
         if kv_bytes:
-            lines.insert(1, f"KV cache {human_bytes(kv_bytes)}")
+            lines.insert(1, f"KV cache {format_bytes(kv_bytes)}")
         self.query_one("#g-model", Static).update("\n".join(lines))
 
     def show_gpus(self, gpus: list[Any]) -> None:
-        """One line per GPU (VRAM used/total, utilisation); the section is hidden when there is none."""
+        """One line per GPU (VRAM used/total, utilisation: '0 12.3 GiB/140 GiB 100%', 23 columns); the section is
+        hidden when there is none."""
         self.query_one("#g-gpu-title").display = bool(gpus)
         gpu = self.query_one("#g-gpu", Static)
         gpu.display = bool(gpus)
         if gpus:
             gpu.update(
                 "\n".join(
-                    f"{g.index}: {human_bytes(g.vram_used)}/{human_bytes(g.vram_total)}"
+                    f"{g.index} {format_bytes(g.vram_used)}/{format_bytes(g.vram_total)}"
                     + (f" {g.util_percent:.0f}%" if getattr(g, "util_percent", None) is not None else "")
                     for g in gpus
                 )
