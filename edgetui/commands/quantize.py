@@ -33,7 +33,8 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from edgetui.commands.pull import ProgressLine
     from edgetui.config import ConfigError
-    from edgetui.core.quantize import default_output, quantize_with_progress
+    from edgetui.core.gguf import GGUFError, read_header
+    from edgetui.core.quantize import default_output, quantize_with_progress, requantize_check
     from edgetui.core.types import EngineError
     from edgetui.core.units import format_bytes
 
@@ -49,6 +50,13 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output).expanduser() if args.output else default_output(src, qtype, paths.models_dir)
     if out.exists() and not args.force:
         return fail(f"{out} exists; use --force to overwrite it or -o to choose another file")
+    try:
+        source_quant = read_header(src).quant
+    except GGUFError:
+        source_quant = ""  # quantize_with_progress says what is wrong with the file
+    check = requantize_check(src.name, source_quant, qtype)
+    if check.note:  # the quantization still runs: the note says what it can give
+        print(f"{'warning' if check.bigger else 'note'}: {check.note}", file=sys.stderr)
     progress = None if args.quiet else ProgressLine(f"{src.name} -> {qtype}")
     try:
         dst = quantize_with_progress(src, out, qtype, progress, n_threads=config.threads)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +101,54 @@ _BPW: dict[str, float] = {
     "IQ4_XS": 4.25, "TQ1_0": 1.69, "TQ2_0": 2.06, "MXFP4_MOE": 4.25,
 }  # fmt: skip
 _UNQUANTIZED = ("F32", "F16", "BF16")
+
+
+# -- requantizing --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Requantize:
+    """What quantizing a file of one type to another can give (requantize_check)."""
+
+    quantized: bool  # the source is already quantized: a known type, not F32, F16 or BF16
+    bigger: bool  # and the target has more bits per weight: a bigger file of the source's quality
+    note: str  # one line for the user; "" when the source is not quantized (or its type is unknown)
+
+
+def _bits(qtype: str) -> float | None:
+    """Bits per weight of a type name: the table, else the digit of a ggml tensor type ('Q4_K' -> 4.5)."""
+    if qtype in _BPW:
+        return _BPW[qtype]
+    m = re.match(r"(?:I|T)?Q(\d)", qtype)
+    return int(m.group(1)) + 0.5 if m else None
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[:1] in "AEFHILMNORSX" else f"a {word}"
+
+
+def requantize_check(name: str, source: str, target: str) -> Requantize:
+    """Whether `target` made from the file `name` of type `source` is a requantization, and what that costs.
+
+    Quantizing drops precision for good: a Q8_0 made from a Q4_1 file is as good as the Q4_1, only bigger.
+    `source` is the file's type as the catalog names it (`general.file_type`), `target` the type to make; an
+    unknown target gets no note (quantizing refuses it anyway)."""
+    src, dst = source.strip().upper(), target.strip().upper()
+    src_bits, dst_bits = _bits(src), _bits(dst)
+    if src in _UNQUANTIZED or src_bits is None or dst not in FTYPES:
+        return Requantize(src not in _UNQUANTIZED and src_bits is not None, False, "")
+    head = f"{name} is already quantized ({src}): "
+    if dst in _UNQUANTIZED:
+        note = (f"{_a(dst)} made from it is no better than {src}, only bigger; what {src} dropped cannot come "
+                f"back, use the original F16/BF16/F32 file instead.")  # fmt: skip
+        return Requantize(True, True, head + note)
+    if dst_bits is not None and dst_bits > src_bits:
+        note = (f"{_a(dst)} made from it is no better than {src}, only bigger; quantize from an F16/F32 file "
+                f"for real {dst} quality.")  # fmt: skip
+        return Requantize(True, True, head + note)
+    if dst == src:
+        return Requantize(True, False, head + f"{_a(dst)} made from it is at best the same file again.")
+    note = (f"{_a(dst)} made from it is rounded twice, so it is worse than {_a(dst)} made from an F16/F32 "
+            f"file; quantize from one of those for the best {dst}.")  # fmt: skip
+    return Requantize(True, False, head + note)
 
 
 def _block256(qtype: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import threading
@@ -143,9 +144,23 @@ def test_cli_quantize(default_model: Path, tmp_path: Path, capsys: pytest.Captur
 
     out = tmp_path / "cli.Q8_0.gguf"
     assert main(["quantize", "default", "Q8_0", "-o", str(out), "--threads", "2", "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
     assert result["output"] == str(out) and result["ratio"] > 1.3
     assert out.stat().st_size == result["output_bytes"]
+    # the bundled file is Q4_1: said once, on stderr, and the quantization still ran
+    warning = (
+        "warning: SmolLM2-135M-Instruct.Q4_1.gguf is already quantized (Q4_1): a Q8_0 made from it is no better "
+        "than Q4_1, only bigger; quantize from an F16/F32 file for real Q8_0 quality.\n"
+    )
+    assert captured.err.startswith(warning) and captured.err.count("already quantized") == 1
+
+    # fewer bits than the source (now the Q8_0): a note, not a warning; the sizes in IEC units
+    q2 = tmp_path / "cli.Q2_K.gguf"
+    assert main(["quantize", str(out), "Q2_K", "-o", str(q2), "--threads", "2", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("note: cli.Q8_0.gguf is already quantized (Q8_0): a Q2_K made from it is rounded")
+    assert re.fullmatch(rf"{re.escape(str(q2))}  [\d.]+ MiB \(\d+% of cli.Q8_0.gguf, [\d.]+ MiB\)\n", captured.out)
 
     assert main(["quantize", "default", "Q8_0", "-o", str(out)]) == 1
     assert "exists; use --force" in capsys.readouterr().err

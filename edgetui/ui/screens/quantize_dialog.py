@@ -13,10 +13,27 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
-from edgetui.core.quantize import OFFERED, QuantizeCancelled, default_output, predict_size, quantize_with_progress
+from edgetui.core.quantize import (
+    OFFERED,
+    QuantizeCancelled,
+    default_output,
+    predict_size,
+    quantize_with_progress,
+    requantize_check,
+)
 from edgetui.core.types import EngineError
 from edgetui.core.units import format_bytes
 from edgetui.ui.catalog_messages import QuantizeFinished, QuantizeProgressed
+
+MAX_TYPES_HEIGHT = 12  # rows of the list of types, its border included, where the screen has room
+
+
+class _Note(Static):
+    """The requantization note: when its wrapped height changes, the list of types makes room for it."""
+
+    def on_resize(self) -> None:
+        if isinstance(self.screen, QuantizeDialog):
+            self.screen.call_after_refresh(self.screen._fit_types)
 
 
 class QuantizeDialog(ModalScreen[Path | None]):
@@ -39,6 +56,7 @@ class QuantizeDialog(ModalScreen[Path | None]):
             yield Label("Type (about the size it will have):")
             options = [Option(f"{q:<7} ~{format_bytes(predict_size(self.src, q))}", id=q) for q in OFFERED]
             yield OptionList(*options, id="quantize-types")
+            yield _Note("", id="quantize-note", markup=False)  # what a requantization can give
             yield Label("Output file:")
             yield Input(id="quantize-output")
             yield ProgressBar(id="quantize-progress", show_eta=True)
@@ -50,6 +68,7 @@ class QuantizeDialog(ModalScreen[Path | None]):
         types = self.query_one(OptionList)
         types.highlighted = 0
         self._fill_output(OFFERED[0])
+        self._show_note(OFFERED[0])
         types.focus()
 
     @property
@@ -65,6 +84,31 @@ class QuantizeDialog(ModalScreen[Path | None]):
         self._default_out = str(default_output(self.src, qtype, self.models_dir))
         box.value = self._default_out
 
+    def _show_note(self, qtype: str) -> None:
+        """Under the types, before Enter starts: an already quantized source cannot gain quality back."""
+        check = requantize_check(self.model_name, self.quant, qtype)
+        note = self.query_one("#quantize-note", Static)
+        note.update(check.note)
+        note.display = bool(check.note)
+        note.set_class(check.bigger, "-warn")
+        self.call_after_refresh(self._fit_types)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_types)
+
+    def _fit_types(self) -> None:
+        """Make the list of types shorter when the whole dialog would not fit (80x24 with a note): the output
+        path and the keys stay in view."""
+        dialog = self.query_one(".quantize-dialog", Vertical)
+        types = self.query_one(OptionList)
+        rest = dialog.styles.gutter.height + sum(
+            w.outer_size.height + w.styles.margin.top + w.styles.margin.bottom
+            for w in dialog.children
+            if w.display and w is not types
+        )
+        room = self.size.height * 9 // 10  # .dialog's max-height
+        types.styles.max_height = max(3, min(MAX_TYPES_HEIGHT, room - rest))
+
     def set_status(self, text: str, warn: bool = False) -> None:
         status = self.query_one("#quantize-status", Static)
         status.update(text)
@@ -74,6 +118,7 @@ class QuantizeDialog(ModalScreen[Path | None]):
     def _type_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         if event.option.id:
             self._fill_output(event.option.id)
+            self._show_note(event.option.id)
 
     @on(OptionList.OptionSelected)
     def _type_selected(self, event: OptionList.OptionSelected) -> None:
@@ -113,6 +158,7 @@ class QuantizeDialog(ModalScreen[Path | None]):
         bar = self.query_one(ProgressBar)
         bar.display = True
         bar.update(total=None, progress=0)
+        self.call_after_refresh(self._fit_types)
         self.set_status(f"Quantizing to {qtype}… Esc cancels")
         self._quantize(dst, qtype, self.cancel_event)
 
@@ -148,6 +194,7 @@ class QuantizeDialog(ModalScreen[Path | None]):
             self.dismiss(message.path)
             return
         self.query_one(ProgressBar).display = False
+        self.call_after_refresh(self._fit_types)
         self.query_one(OptionList).disabled = False
         self.query_one("#quantize-output", Input).disabled = False
         self.query_one(OptionList).focus()
