@@ -22,6 +22,7 @@ def build_parser(load_commands: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
     parser.add_argument("--gpu-layers", type=int, help="layers to offload to the GPU (-1 all, -2 auto)")
     parser.add_argument("--db", help="sessions database file (default: in the user data dir)")
+    parser.add_argument("--new", action="store_true", help="start with a new, empty session (not the last one)")
     parser.add_argument("--low-redraw", action="store_true", default=None, help="fewer screen updates (slow links)")
     parser.add_argument("--web", action="store_true", help="serve the TUI in a browser on 127.0.0.1 (textual-serve)")
     parser.add_argument("--port", type=int, default=8000, help="port for --web (default 8000)")

@@ -4,63 +4,17 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import time
 from pathlib import Path
 
-import pyte
 import pytest
 
 from edgetui.paths import Paths
-from tests.pty_app import newest_answer, spawn, wait_until
+from tests.pty_app import Terminal, newest_answer, wait_until
 
 PROMPT = "Write a long story about a dragon who learns to bake bread. Use many paragraphs."
 COLS, ROWS = 100, 30
 SCROLLBAR = "▁▂▃▄▅▆▇█▔▀"  # the thumb of the messages' scrollbar, at the right edge of the chat column
-
-
-class Terminal:
-    """A pseudo-terminal running edgetui, with a VT100 emulator (pyte) keeping what its screen shows."""
-
-    def __init__(self, model: Path) -> None:
-        self.proc, self.master = spawn(model, ROWS, COLS)
-        self.screen = pyte.Screen(COLS, ROWS)
-        self._stream = pyte.ByteStream(self.screen)
-        self._lock = threading.Lock()
-        self._last_data = time.monotonic()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        while True:
-            try:
-                data = os.read(self.master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            with self._lock:
-                self._stream.feed(data)
-                self._last_data = time.monotonic()
-
-    def lines(self) -> list[str]:
-        with self._lock:
-            return list(self.screen.display)
-
-    def settled_lines(self, quiet_s: float = 0.02, timeout: float = 2.0) -> list[str]:
-        """The screen between two updates (not halfway through one), as the user sees it."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            with self._lock:
-                if time.monotonic() - self._last_data >= quiet_s:
-                    return list(self.screen.display)
-            time.sleep(0.002)
-        return self.lines()
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        os.close(self.master)
 
 
 def _chat_column(line: str) -> str:
@@ -82,7 +36,7 @@ def test_a_streaming_answer_reaches_the_terminal_line_by_line(default_model: Pat
     must be intact; at the end the whole answer is shown as Markdown."""
     config = Paths.from_env().ensure().config_file
     config.write_text("[sampler]\ntemperature = 0.0\ntop_k = 1\nmax_tokens = 400\nseed = 0\n", encoding="utf-8")
-    term = Terminal(default_model)
+    term = Terminal(default_model, ROWS, COLS)
     try:
         assert wait_until(lambda: any("ngl" in line for line in term.lines()), 60), "the model did not load"
         os.write(term.master, PROMPT.encode() + b"\r")

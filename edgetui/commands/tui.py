@@ -26,14 +26,16 @@ def run_tui(args: argparse.Namespace) -> int:
         )
     except ConfigError as exc:
         return fail(f"bad configuration: {exc}")
-    model = Path(config.model).expanduser() if config.model else default_model_path()
-    if model is None:
+    model = Path(config.model).expanduser() if config.model else None
+    default = default_model_path()
+    if model is None and default is None:
         print("edgetui: the bundled default model is not installed (run `make setup`); starting without a model.")
     if args.web:
         return _serve_web(args)
     from edgetui.ui.app import create_app
 
-    app = create_app(config, paths, model_path=model)
+    # `--new`: an empty session (the last one stays saved); the model loaded last time is loaded again either way
+    app = create_app(config, paths, model_path=model, resume=True, reopen_session=not args.new, fallback_model=default)
     app.run()
     return app.return_code or 0
 

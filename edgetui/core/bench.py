@@ -16,6 +16,7 @@ from typing import Any
 
 from edgetui.core.llama_thread import LlamaThread
 from edgetui.core.types import EngineError
+from edgetui.core.units import format_bytes
 
 # progress(message, runs done, runs in all): called before each run (warm-ups included) and once at the end.
 Progress = Callable[[str, int, int], None]
@@ -381,13 +382,6 @@ class _Runner:
             raise BenchError(f"llama.cpp failed to decode a {what} batch (code {rc})")
 
 
-def format_size(n_bytes: int) -> str:
-    """llama-bench's size column: MiB below 1 GiB, GiB above."""
-    if n_bytes < 1024**3:
-        return f"{n_bytes / 1024 / 1024:.2f} MiB"
-    return f"{n_bytes / 1024**3:.2f} GiB"
-
-
 def format_params(n: int) -> str:
     """llama-bench's params column: millions below 1e9, billions above."""
     return f"{n / 1e6:.2f} M" if n < 1e9 else f"{n / 1e9:.2f} B"
@@ -399,7 +393,7 @@ def markdown_table(results: Sequence[BenchResult]) -> str:
     rows = [
         (
             r.model,
-            format_size(r.size),
+            format_bytes(r.size),
             format_params(r.params),
             r.backend,
             str(r.threads),

@@ -19,7 +19,7 @@ from edgetui.core.units import format_bytes  # also imported from here by the UI
 from edgetui.paths import Paths
 
 CACHE_FILE = "gguf-headers.json"
-SOURCES = ("default", "models", "config", "lmstudio", "hf", "ollama")  # dedup keeps the first, in this order
+SOURCES = ("default", "models", "config", "lmstudio", "hf", "ollama", "opened")  # dedup keeps the first
 COLUMNS = ("Name", "Params", "Quant", "Size", "Source", "Fit", "Path")
 SORT_KEYS = ("name", "params", "quant", "size", "source", "fit", "path")
 _FIT_RANK = {"fits": 0, "tight": 1, "does not fit": 2}
@@ -105,8 +105,11 @@ class Catalog:
     """Finds and describes every model; `scan()` fills `entries` (and `skipped`: paths left out, with why)."""
 
     def __init__(self, paths: Paths, config: Config, environ: Mapping[str, str] | None = None,
-                 include_default: bool = True, use_cache: bool = True) -> None:  # fmt: skip
+                 include_default: bool = True, use_cache: bool = True,
+                 opened: Iterable[Path] = ()) -> None:  # fmt: skip
+        """`opened`: files loaded from elsewhere (`--model PATH`), listed too (source "opened")."""
         self.paths, self.config = paths, config
+        self.opened = list(opened)
         self.environ = os.environ if environ is None else environ
         self.include_default = include_default
         self.cache = HeaderCache(paths.cache_dir / CACHE_FILE if use_cache else None)
@@ -136,6 +139,9 @@ class Catalog:
             root = Path(self.environ.get("OLLAMA_MODELS") or self.home / ".ollama" / "models").expanduser()
             for p, label in ollama_candidates(root, self.skipped):
                 yield p, "ollama", label
+        for p in self.opened:  # last: a file that is also found above keeps that source
+            if p.is_file():
+                yield p, "opened", ""
 
     def dirs(self) -> list[tuple[Path, str]]:
         """The directories walked for *.gguf files, with their source."""

@@ -46,7 +46,7 @@ class Conversation:
         session = store.get_session(session_id)
         if session is None:
             raise StoreError(f"There is no session {session_id}")
-        sampler = SamplerSettings(**{k: v for k, v in session.sampler.items() if k in SamplerSettings.__annotations__})
+        sampler = SamplerSettings().updated(session.sampler)
         conv = cls(store, session_id, system_prompt=session.system_prompt, sampler=sampler)
         conv.thread = store.thread(session_id)
         return conv

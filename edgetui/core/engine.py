@@ -254,16 +254,16 @@ class LlamaEngine:
                 )
                 return "gguf", ""
             except Exception as exc:  # a template jinja2 cannot compile: fall back below
-                bad = f"its chat template does not compile ({exc.__class__.__name__})"
+                bad = f"the chat template in its GGUF file does not compile ({exc.__class__.__name__})"
         else:
-            bad = "it has no chat template"
+            bad = "its GGUF file has no chat template"
         name = "alpaca"
         for token, fallback in _FALLBACK_FORMATS:
             if len(llm.tokenize(token.encode(), add_bos=False, special=True)) == 1:
                 name = fallback
                 break
         self._formatter = getattr(fmt, f"format_{name}")
-        return name, f"This model's GGUF file has no usable chat template ({bad}); using the {name} format."
+        return name, f"No usable chat template: {bad}, so prompts use the {name} format (answers may be poorer)."
 
     def unload(self) -> None:
         with self.lock:

@@ -147,7 +147,20 @@ def m004_fts(db: Database) -> None:
     db.table("messages").enable_fts(["content"], fts_version="FTS5", create_triggers=True, tokenize="porter unicode61")
 
 
-MIGRATION_NAMES: tuple[str, ...] = tuple(f.__name__ for f in (m001_initial, m002_runs_perf, m003_comparisons, m004_fts))
+@migrations()
+def m005_app_state(db: Database) -> None:
+    """What the app keeps between runs: the last session, the loaded model, theme, catalog sort, saved defaults."""
+    db.execute("""
+        CREATE TABLE app_state (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL DEFAULT 'null',
+            updated TEXT NOT NULL
+        )""")
+
+
+MIGRATION_NAMES: tuple[str, ...] = tuple(
+    f.__name__ for f in (m001_initial, m002_runs_perf, m003_comparisons, m004_fts, m005_app_state)
+)
 
 
 def apply_migrations(db: Database, stop_before: str | None = None) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -129,6 +130,30 @@ class Store:
         if is_busy(exc):
             return f"{where} stayed locked by another edgetui for over {BUSY_TIMEOUT_S:.0f} s: could not {verb} it."
         return f"Could not {verb} {where}: {exc}"
+
+    # -- what the app keeps between runs -------------------------------------------------------------
+    def get_state(self, key: str, default: Any = None) -> Any:
+        """A value the app kept under `key` (JSON), or `default` when there is none or it cannot be read."""
+        try:
+            rows = self._rows("SELECT value FROM app_state WHERE key = ?", (key,))
+        except StoreError:
+            return default
+        try:
+            value = json.loads(rows[0]["value"]) if rows else None
+        except ValueError:
+            value = None
+        return default if value is None else value
+
+    def set_state(self, key: str, value: Any) -> None:
+        """Keep `value` (JSON-serialisable; None forgets it) under `key`."""
+        if value is None:
+            self._exec("DELETE FROM app_state WHERE key = ?", (key,))
+            return
+        self._exec(
+            "INSERT INTO app_state (key, value, updated) VALUES (?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+            (key, json.dumps(value), now_iso()),
+        )
 
     # -- sessions ------------------------------------------------------------------------------------
     def create_session(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,20 @@ class SamplerSettings:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def updated(self, values: Mapping[str, Any]) -> SamplerSettings:
+        """These settings with `values` applied (a stored JSON object, say): unknown keys, and values that are not
+        numbers of the field's kind, are left out."""
+        changes: dict[str, Any] = {}
+        for f in fields(self):
+            value = values.get(f.name)
+            kind = type(getattr(self, f.name))
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if kind is int and not float(value).is_integer():
+                continue
+            changes[f.name] = kind(value)
+        return replace(self, **changes)
 
     @classmethod
     def greedy(cls, max_tokens: int = 128, seed: int = 0) -> SamplerSettings:

@@ -16,9 +16,10 @@ from edgetui.config import Config
 from edgetui.core.conversation import Conversation
 from edgetui.core.engine import Engine, LlamaEngine
 from edgetui.core.metrics import Metrics, TokenRate
-from edgetui.core.store import Store
+from edgetui.core.store import Store, StoreError
 from edgetui.core.types import GenerationStats, SamplerSettings
 from edgetui.paths import Paths
+from edgetui.ui.messages import SessionShown
 from edgetui.ui.model_loading import ModelLoading
 from edgetui.ui.screens.main_screen import MainScreen
 from edgetui.ui.widgets.catalog_pane import CatalogPane
@@ -92,7 +93,19 @@ class EdgeApp(ModelLoading, App[None]):
         ("Show/hide the gauges", "F3", "toggle_pane('gauges')"),
     )
 
-    def __init__(self, services: Services, model_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        model_path: Path | None = None,
+        *,
+        resume: bool = False,
+        reopen_session: bool = True,
+        fallback_model: Path | None = None,
+    ) -> None:
+        """`model_path` is loaded at start; else, with `resume`, the model loaded when the app last quit (when it is
+        still there); else `fallback_model`. `resume` also opens the last session again (unless not
+        `reopen_session`), and keeps the theme, the catalog's sort and "save as default" settings from one run to the
+        next (in the database's app_state)."""
         super().__init__()
         self.services = services
         self.config = services.config
@@ -100,7 +113,13 @@ class EdgeApp(ModelLoading, App[None]):
         self.engine: Engine = services.engine
         self.store: Store = services.store
         self.metrics: Metrics = services.metrics
-        self.sampler: SamplerSettings = services.config.sampler
+        self.resume = resume
+        self.reopen_session = reopen_session
+        self.fallback_model = fallback_model
+        defaults = self.store.get_state("defaults", {}) if resume else {}
+        # what a new session starts with (Ctrl+N): config.toml's, or those saved with "Save as default"
+        self.system_prompt: str = defaults.get("system_prompt", services.config.system_prompt)
+        self.sampler: SamplerSettings = services.config.sampler.updated(defaults.get("sampler", {}))
         self.model_path = model_path
         self.token_rate = TokenRate()
         self._exit_when_saved = False
@@ -119,13 +138,19 @@ class EdgeApp(ModelLoading, App[None]):
             yield SystemCommand(title, help_text, lambda a=action: self.call_later(self.run_action, a))
 
     def new_conversation(self) -> Conversation:
-        return Conversation(self.store, system_prompt=self.config.system_prompt, sampler=self.sampler)
+        """An empty session with the defaults (config.toml's, or those saved with "Save as default")."""
+        return Conversation(self.store, system_prompt=self.system_prompt, sampler=self.sampler)
 
     def on_mount(self) -> None:
-        self.main_screen = MainScreen(self.new_conversation())
+        sort = self.store.get_state("catalog_sort") if self.resume else None
+        self.main_screen = MainScreen(self.new_conversation(), catalog_sort=sort)
         self.push_screen(self.main_screen)
         if self.config.low_redraw:
             self.animation_level = "none"
+        theme = self.store.get_state("theme") if self.resume else None
+        if theme in self.available_themes:
+            self.theme = theme
+        self.theme_changed_signal.subscribe(self, lambda theme: self.remember("theme", theme.name))
         self._install_signal_handlers()
         self.call_after_refresh(self._after_start)
         if self.store.notice:
@@ -139,9 +164,51 @@ class EdgeApp(ModelLoading, App[None]):
         # held, which stalls the token loop).
         gc.freeze()
         self.scan_models()
-        if self.model_path is not None:
-            self.load_model(self.model_path)
+        model = self.model_path or (self.remembered_model() if self.resume else None) or self.fallback_model
+        if model is not None:
+            self.load_model(model)
+        if self.resume and self.reopen_session:
+            self.run_worker(self._reopen_last_session(), group="resume")
         self.set_interval(0.5, self.sample_metrics)
+
+    # -- what is kept from one run to the next ----------------------------------------------------------
+    def remember(self, key: str, value: object) -> None:
+        """Keep `value` for the next run (a failed write only means it is not remembered)."""
+        if self.resume:
+            try:
+                self.store.set_state(key, value)
+            except StoreError:
+                pass
+
+    def remembered_model(self) -> Path | str | None:
+        """The model loaded when the app last quit, if it can still be loaded."""
+        from edgetui.core.openai_engine import REMOTE_PREFIX
+
+        path = self.store.get_state("model")
+        if not isinstance(path, str) or not path:
+            return None
+        if path.startswith(REMOTE_PREFIX):
+            return path if self.endpoint_for(path) is not None else None
+        return Path(path) if Path(path).is_file() else None
+
+    def on_session_shown(self, message: SessionShown) -> None:
+        self.remember("last_session", message.session_id)
+
+    def on_catalog_pane_sorted(self, message: CatalogPane.Sorted) -> None:
+        self.remember("catalog_sort", message.key)
+
+    async def _reopen_last_session(self) -> None:
+        session_id = self.store.get_state("last_session")
+        if not isinstance(session_id, int):
+            return
+        session = self.store.get_session(session_id)
+        if session is None or session.kind != "chat":
+            return
+        try:
+            conv = Conversation.open(self.store, session_id)
+        except StoreError:
+            return
+        await self.chat.open_session(conv)
 
     # -- panes --------------------------------------------------------------------------------------
     @property
@@ -161,7 +228,7 @@ class EdgeApp(ModelLoading, App[None]):
         widget.display = not widget.display
 
     def action_interrupt(self) -> None:
-        """Ctrl+C: stop the answer (like llama.cpp's CLI); copy a selection in the prompt; else say how to quit."""
+        """Ctrl+C: stop the answer (like llama.cpp's CLI); else copy the selection; else say how to quit."""
         from edgetui.ui.screens.compare_screen import CompareScreen
 
         if isinstance(self.screen, CompareScreen) and self.screen.stop():
@@ -170,12 +237,23 @@ class EdgeApp(ModelLoading, App[None]):
         if self.chat.stop():
             self.notify("Stopped: the partial answer is kept. Ctrl+Q quits.", timeout=3)
             return
-        focused = self.focused
-        selected = getattr(focused, "selected_text", "")
-        if selected:
-            self.copy_to_clipboard(selected)
+        if self.copy_selection():
             return
         self.notify("Press Ctrl+Q to quit (Ctrl+C stops an answer).", timeout=3)
+
+    def copy_selection(self) -> bool:
+        """Copy what is selected (text selected with the mouse on the screen, or in the focused text box) to the
+        clipboard with OSC 52, which works over SSH; False when nothing is selected."""
+        text = self.screen.get_selected_text() or getattr(self.focused, "selected_text", "")
+        if not text:
+            return False
+        self.copy_to_clipboard(text)
+        self.notify(f"Copied {len(text)} characters to the clipboard.", timeout=2)
+        return True
+
+    def on_text_selected(self) -> None:
+        """A mouse selection is copied as soon as it is made, as in a terminal."""
+        self.copy_selection()
 
     def _install_signal_handlers(self) -> None:
         """A dropped SSH link (SIGHUP) or a polite kill (SIGTERM): stop the answer, save it, then exit.
@@ -257,11 +335,13 @@ class EdgeApp(ModelLoading, App[None]):
             self.exit()
 
     def action_stop(self) -> None:
-        if not self.chat.stop():
-            self.chat.cancel_edit()
+        """Esc: stop the answer; else leave editing; else back to the prompt (from a message, the catalog)."""
+        if not self.chat.stop() and not self.chat.cancel_edit() and self.screen is self.main_screen:
+            self.main_screen.focus_prompt()
 
     async def action_new_session(self) -> None:
-        await self.chat.new_session()
+        await self.chat.new_session(self.new_conversation())
+        self.main_screen.focus_prompt()  # wherever the focus was (the catalog, a message): the next prompt is typed
         self.notify("New chat session.", timeout=2)
 
     async def action_regenerate(self) -> None:
@@ -287,19 +367,29 @@ class EdgeApp(ModelLoading, App[None]):
 
     @work
     async def action_settings(self) -> None:
+        """The session's settings; "Save as default" also makes them what new sessions start with (kept in the
+        database, in place of config.toml's system_prompt and [sampler])."""
         from edgetui.ui.screens.settings_dialog import SettingsDialog
 
         conv = self.chat.conv
-        result = await self.push_screen_wait(SettingsDialog(conv.system_prompt, conv.sampler))
-        if result is None:
+        chosen = await self.push_screen_wait(SettingsDialog(conv.system_prompt, conv.sampler))
+        if chosen is None:
             return
-        system_prompt, sampler = result
         try:
-            conv.set_settings(system_prompt, sampler)
-        except Exception as exc:
-            self.notify(f"Settings not saved: {exc}", severity="error")
-        self.sampler = sampler
-        self.notify("Settings saved for this session.", timeout=2)
+            conv.set_settings(chosen.system_prompt, chosen.sampler)
+        except StoreError as exc:
+            self.notify(f"Settings not saved: {exc}", severity="error", markup=False)
+            return
+        if not chosen.as_default:
+            self.notify("Settings saved for this session.", timeout=2)
+            return
+        self.system_prompt, self.sampler = chosen.system_prompt, chosen.sampler
+        try:
+            self.store.set_state("defaults", {"system_prompt": self.system_prompt, "sampler": self.sampler.as_dict()})
+        except StoreError as exc:
+            self.notify(f"Defaults used until you quit, not saved: {exc}", severity="warning", markup=False)
+            return
+        self.notify("Saved for this session and as the default for new sessions.", timeout=3)
 
     def action_compare(self) -> None:
         from edgetui.ui.screens.compare_screen import CompareScreen
@@ -331,7 +421,6 @@ class EdgeApp(ModelLoading, App[None]):
         except Exception as exc:
             self.notify(f"Could not open the session: {exc}", severity="error")
             return
-        self.sampler = conv.sampler
         await self.chat.open_session(conv)
         session = self.store.get_session(session_id)
         info = self.engine.info
@@ -395,8 +484,12 @@ def create_app(
     store: Store | None = None,
     metrics: Metrics | None = None,
     model_path: Path | None = None,
+    resume: bool = False,
+    reopen_session: bool = True,
+    fallback_model: Path | None = None,
 ) -> EdgeApp:
-    """Build the app with its services: llama.cpp (in a child process with `engine_process`) and the sessions DB."""
+    """Build the app with its services: llama.cpp (in a child process with `engine_process`) and the sessions DB.
+    `resume`, `model_path` and `fallback_model` are EdgeApp's."""
     if store is None:
         store = Store.open(config.db_path(paths))
     if engine is None and config.engine_process:
@@ -405,4 +498,6 @@ def create_app(
         engine = ProcessEngine()
     engine = engine or LlamaEngine()
     services = Services(config=config, paths=paths, engine=engine, store=store, metrics=metrics or Metrics())
-    return EdgeApp(services, model_path=model_path)
+    return EdgeApp(
+        services, model_path=model_path, resume=resume, reopen_session=reopen_session, fallback_model=fallback_model
+    )

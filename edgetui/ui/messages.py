@@ -77,3 +77,11 @@ class TurnSaveFailed(Message):
         self.generation_id = generation_id
         self.error = error
         self.prompt = prompt
+
+
+class SessionShown(Message):
+    """The chat shows another session (None: a new, empty one, not in the database yet)."""
+
+    def __init__(self, session_id: int | None) -> None:
+        super().__init__()
+        self.session_id = session_id

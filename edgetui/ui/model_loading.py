@@ -29,12 +29,10 @@ else:
 
 
 def fit_text(predicted: int, measured: int) -> str:
-    """'fit: predicted 130 MB, measured 118 MB (+10%)': the estimate against the RSS growth of a load."""
-    from edgetui.ui.widgets.gauge_pane import human_bytes
-
+    """'fit: predicted 130 MiB, measured 118 MiB (+10%)': the estimate against the RSS growth of a load."""
     err = relative_error(predicted, measured)
     pct = f"{err * 100:+.0f}%" if measured else "n/a"
-    return f"fit: predicted {human_bytes(predicted)}, measured {human_bytes(measured)} ({pct})"
+    return f"fit: predicted {format_bytes(predicted)}, measured {format_bytes(measured)} ({pct})"
 
 
 def is_remote_of(endpoint_name: str, path: Path | str) -> bool:
@@ -272,13 +270,14 @@ class ModelLoading(_Base):
         est: FitEstimate | None = message.estimate
         self.gauges.show_model(info, kv_bytes=(est.kv_cpu + est.kv_gpu) if est is not None else None)
         self.chat.refresh_status()
+        self.main_screen.focus_prompt()  # (chosen in the catalog: the next thing to do is to type)
+        self.remember("model", str(info.path))  # loaded again at the next start
         where = f" from {info.path.parent.name}" if info.backend == "remote" else ""
         text = f"Loaded {info.name}{where} in {info.load_s:.2f} s"
         self.notify(f"{text}\n{message.fit_line}" if message.fit_line else text, timeout=6, markup=False)
         if message.note:
             self.notify(message.note, severity="warning", timeout=8, markup=False)
-        if info.chat_template_note:
-            self.notify(info.chat_template_note, severity="warning", timeout=10, markup=False)
+        if info.chat_template_note:  # said once, where it stays: in the conversation
             self.call_later(self.chat.add_notice, info.chat_template_note)
 
     def on_model_load_failed(self, message: ModelLoadFailed) -> None:

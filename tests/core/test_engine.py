@@ -104,7 +104,9 @@ def test_model_without_chat_template_falls_back_and_says_so(no_template_model: P
     info = engine.load(no_template_model, LoadOptions(n_ctx=512, n_threads=2))
     try:
         assert info.chat_template == "chatml"  # SmolLM2's vocabulary has <|im_start|>
-        assert "no usable chat template" in info.chat_template_note
+        note = info.chat_template_note
+        assert "its GGUF file has no chat template" in note and "chatml" in note
+        assert note.count("chat template") == 2  # the reason, once
         text = engine.stream_chat(HELLO, SamplerSettings.greedy(16)).run()
         assert text.strip()
     finally:

@@ -40,7 +40,9 @@ def test_blank_database_gets_every_migration(tmp_path: Path) -> None:
     assert db.journal_mode == "wal"
     db.close()
     names = tables(path)
-    for table in ("sessions", "messages", "runs", "fit_measurements", "benchmarks", "comparisons", "messages_fts"):
+    for table in (
+        "sessions", "messages", "runs", "fit_measurements", "benchmarks", "comparisons", "messages_fts", "app_state"
+    ):  # fmt: skip
         assert table in names
     # opening again applies nothing twice
     Store.open(path).close()
@@ -122,6 +124,8 @@ def test_upgrade_from_each_older_schema_keeps_data(tmp_path: Path, stop_before: 
             assert store.benchmarks()[0]["test"] == "pp512"
         if level >= 3:
             assert store.list_comparisons()[0]["result"] == {"agreement": 0.5}
+        store.set_state("theme", "nord")  # the app's own state, new in m005
+        assert store.get_state("theme") == "nord"
     finally:
         store.close()
     db = Database(path)

@@ -12,7 +12,7 @@ from edgetui.ui.app import EdgeApp
 from edgetui.ui.widgets.live_tail import RESERVE_LINES, LiveTail
 
 from .fake_engine import FakeEngine
-from .helpers import SIZE, make_app, messages, say, wait_for, wait_loaded
+from .helpers import SIZE, make_app, messages, say, settle, wait_for, wait_loaded
 
 
 def placement(app: EdgeApp) -> tuple[int, int]:
@@ -51,7 +51,7 @@ async def test_the_answer_fills_the_view_under_its_question_and_keeps_its_room(
         await say(pilot, app, "Hello!")  # the list is not empty: earlier messages above
         seen.clear()
         await say(pilot, app, "Name three colours.")
-        await pilot.pause(0.1)
+        await settle(pilot)
         assert seen and all(reserve > RESERVE_LINES for reserve, _ in seen)  # the rest of the view, from the start
         assert not any(layout for _, layout in seen)  # 24 tokens fit: every one a repaint of the tail's lines
         assert placement(app) == (0, 0)  # the question at the top, the answer's room down to the bottom
@@ -65,11 +65,11 @@ async def test_the_next_question_gives_back_the_room_of_the_last_answer() -> Non
         await wait_loaded(pilot, app)
         await say(pilot, app, "One?")
         first = messages(app)[-1]
-        await pilot.pause(0.1)
+        await settle(pilot)
         assert first.styles.min_height is not None and first.region.height > 5  # its room is kept
         assert placement(app) == (0, 0)
         await say(pilot, app, "Two?")
-        await pilot.pause(0.1)
+        await settle(pilot)
         assert first.styles.min_height is None and first.region.height < 5  # just its text and footer now
         assert placement(app) == (0, 0)
 
@@ -83,8 +83,11 @@ async def test_a_new_session_before_the_answer_begins_keeps_the_question_in_its_
         chat = app.chat
         first = chat.conv
         await chat.send("Asked in the first session")
-        await chat.new_session()  # (before the refresh that starts the generation, most likely)
-        await wait_for(pilot, lambda: not chat.generating)
+        await chat.new_session(app.new_conversation())  # (before the refresh that starts the generation, most likely)
+        # (the new session is idle at once: wait for the first one's worker, which still saves its turn)
+        await wait_for(pilot, chat.answer_saved.is_set, what="the first session's turn to be saved")
+        await settle(pilot)
+        assert not chat.generating
         assert chat.conv is not first and not chat.conv.thread
         assert first.session_id is not None
         assert [m.content for m in app.store.thread(first.session_id)][:1] == ["Asked in the first session"]

@@ -14,7 +14,7 @@ from edgetui.ui.screens.quantize_dialog import QuantizeDialog
 from edgetui.ui.widgets.catalog_pane import BROKEN, LOADED, SIBLING
 from tests.core.test_catalog import tiny_model
 from tests.ui.fake_engine import FakeEngine
-from tests.ui.helpers import SIZE, wait_for, wait_loaded
+from tests.ui.helpers import SIZE, settle, wait_for, wait_loaded
 from tests.ui.helpers import make_app as _make_app
 
 
@@ -36,7 +36,7 @@ async def select(pilot, app, path: Path | str) -> None:
     table = app.catalog.query_one(DataTable)
     table.focus()
     table.move_cursor(row=table.get_row_index(str(path)))
-    await pilot.pause()
+    await settle(pilot)  # (the status line follows the highlighted row)
 
 
 def text_of(static: Static) -> str:
@@ -78,21 +78,27 @@ async def test_lists_default_and_copied_models_sorts_filters_and_explains_unread
         assert "truncated" in catalog_status(app)
         # "s" cycles the sort key: by size, the tiny models come first
         await pilot.press("s")
+        await settle(pilot)
         assert pane.sort_key == "size"
         readable = [k for k in keys(app) if k != broken]
         assert [Path(k).name for k in readable[:2]] == ["Small.Q8_0.gguf", "Big.Q8_0.gguf"]
         assert "by size" in str(pane.query_one("#catalog-title").render())
         # "/" filters as you type; Enter keeps the filter; Escape in the box clears it
         await pilot.press("slash", *"small")
+        await settle(pilot)
         assert [Path(k).name for k in keys(app)] == ["Small.Q8_0.gguf"]
         await pilot.press("enter")
+        await settle(pilot)
         assert isinstance(app.focused, DataTable) and pane.filter_text == "small"
         await pilot.press("slash", "escape")
+        await settle(pilot)
         assert pane.filter_text == "" and len(keys(app)) == 5
         # the F2 key hides and shows the pane
         await pilot.press("f2")
+        await settle(pilot)
         assert not pane.display
         await pilot.press("f2")
+        await settle(pilot)
         assert pane.display
 
 
@@ -113,6 +119,7 @@ async def test_details_show_the_header_and_recompute_the_fit(default_model: Path
         box.focus()
         box.value = ""
         await pilot.press(*"8192", "enter")
+        await settle(pilot)
         assert screen.estimate.n_ctx == 8192
         assert "8,192" in text_of(screen.query_one("#details-fit", Static))
         await pilot.press("escape")
@@ -155,11 +162,12 @@ async def test_quantize_escape_cancels_and_removes_the_partial_file(default_mode
         await wait_for(pilot, lambda: dialog.running)
         await pilot.press("escape")
         await wait_for(pilot, lambda: not dialog.running, timeout=60)
+        await settle(pilot)
         assert app.screen is dialog
         assert "Cancelled" in str(dialog.query_one("#quantize-status", Static).render())
         assert not out.exists() and not out.with_name(out.name + ".part").exists()
         await pilot.press("escape")
-        assert app.screen is app.main_screen
+        await wait_for(pilot, lambda: app.screen is app.main_screen)
 
 
 @pytest.mark.engine
@@ -173,7 +181,8 @@ async def test_delete_asks_then_removes_a_copied_file_and_refuses_the_default(de
         await pilot.press("delete")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("n")
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.screen is app.main_screen)
+        await settle(pilot)
         assert victim.exists()
         await select(pilot, app, victim)
         await pilot.press("delete")

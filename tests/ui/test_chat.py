@@ -18,6 +18,7 @@ from tests.ui.helpers import (
     wait_for,
     wait_idle,
     wait_loaded,
+    wait_new_answer,
 )
 
 
@@ -28,7 +29,7 @@ async def test_prompt_streams_answer_with_fake_engine() -> None:
         await wait_loaded(pilot, app)
         await pilot.press(*"Capital of France?")
         await pilot.press("enter")
-        await wait_idle(pilot, app)
+        await wait_new_answer(pilot, app, None)
         views = messages(app)
         assert [v.role for v in views] == ["user", "assistant"]
         assert views[0].text == "Capital of France?"
@@ -94,9 +95,8 @@ async def test_load_failure_is_shown_and_app_keeps_running() -> None:
         await wait_for(pilot, lambda: "not a GGUF file" in status(app))
         assert "not a GGUF file" in status(app)
         await pilot.press(*"hi", "enter")
-        await pilot.pause()
+        await wait_for(pilot, lambda: "No model is loaded" in status(app))
         assert messages(app) == []
-        assert "No model is loaded" in status(app)
 
 
 @pytest.mark.engine
@@ -107,8 +107,7 @@ async def test_real_engine_answers_in_the_app(default_model: Path) -> None:
         await wait_loaded(pilot, app, timeout=60)
         assert app.engine.info is not None
         await pilot.press(*"What is 2+2?", "enter")
-        await wait_idle(pilot, app, timeout=120)
-        answer = messages(app)[-1]
+        answer = await wait_new_answer(pilot, app, None, timeout=120)
         assert answer.role == "assistant"
         assert answer.text.strip()
         assert "tok/s" in footer(answer)

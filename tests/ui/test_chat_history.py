@@ -9,7 +9,7 @@ import pytest
 from edgetui.core.store import Store
 from edgetui.ui.widgets.chat_history import ChatHistory, EarlierMarker
 from tests.ui.fake_engine import FakeEngine
-from tests.ui.helpers import SIZE, make_app, messages, say, wait_for, wait_loaded
+from tests.ui.helpers import SIZE, make_app, messages, say, settle, wait_for, wait_loaded
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ async def test_a_long_session_unmounts_its_oldest_messages_and_shows_them_again(
         await wait_loaded(pilot, app)
         for i in range(6):
             await say(pilot, app, f"Question {i}")
-        await pilot.pause()
+        await settle(pilot)
         views = messages(app)
         # 12 messages: past WINDOW + SLACK (8) after the 5th turn, trimmed to the last 6; the 6th turn made it 8
         assert [v.text for v in views if v.role == "user"] == ["Question 2", "Question 3", "Question 4", "Question 5"]
@@ -44,7 +44,7 @@ async def test_a_long_session_unmounts_its_oldest_messages_and_shows_them_again(
         y = first.virtual_region.y  # below the marker
         lst.scroll_home(animate=False, immediate=True)  # as the wheel does: the list posts ReachedTop
         await wait_for(pilot, lambda: app.chat.hidden == 0)
-        await pilot.pause(0.1)
+        await settle(pilot)  # laid out, and the list's offset kept
         views = messages(app)
         assert [v.text for v in views if v.role == "user"][:2] == ["Question 0", "Question 1"]
         assert not list(lst.query_children(EarlierMarker))  # all shown: no marker
@@ -58,17 +58,18 @@ async def test_up_on_the_first_shown_message_shows_the_one_before(small_window: 
         await wait_loaded(pilot, app)
         for i in range(5):
             await say(pilot, app, f"Q{i}")
-        await pilot.pause()
+        await settle(pilot)
         assert app.chat.hidden == 4
         first = messages(app)[0]
         first.focus()
         await pilot.press("up")
-        await pilot.pause()
+        await settle(pilot)
         focused = app.screen.focused
         assert focused is not first and focused.text == "Yes."  # the answer to Q1, shown again
         assert app.chat.hidden == 0
         assert marker_text(app) == ""
         await pilot.press("down")  # ↑/↓ move between messages (the list does not take them to scroll)
+        await settle(pilot)
         assert app.screen.focused is first
 
 
@@ -80,11 +81,11 @@ async def test_opening_a_long_session_mounts_its_last_messages(small_window: Non
         for i in range(4):
             await say(pilot, app, f"Q{i}")
         session = app.chat.conv.session_id
-        await app.chat.new_session()
+        await app.chat.new_session(app.new_conversation())
         from edgetui.core.conversation import Conversation
 
         await app.chat.open_session(Conversation.open(store, session))
-        await pilot.pause()
+        await settle(pilot)
         assert len(messages(app)) == 6
         assert app.chat.hidden == 2
         marker = app.chat.message_list.query_children(EarlierMarker).first()
@@ -108,7 +109,7 @@ async def test_memory_of_a_long_session_with_the_real_engine(default_model: Path
         answers = [m.content for m in app.chat.conv.thread if m.role == "assistant"]
         assert len(messages(app)) == 8 and app.chat.hidden == 4
         await app.chat.show_earlier(10)
-        await pilot.pause()
+        await settle(pilot)
         assert [v.text for v in messages(app) if v.role == "assistant"] == answers
         assert all(answers)
 
@@ -124,10 +125,10 @@ async def test_a_held_up_key_walks_back_one_message_per_press_into_the_earlier_o
         for i in range(5):
             await say(pilot, app, f"Q{i}")
         messages(app)[-1].focus()
-        await pilot.pause()
+        await settle(pilot)
         for _ in range(8):  # queued at once, as a held key's repeats are
             app.post_message(events.Key("up", None))
-        await pilot.pause(0.5)
+        await settle(pilot)  # every key handled, and what each one started
         views = messages(app)
         assert app.chat.hidden == 0 and views[0].text == "Q0"
         assert views.index(app.screen.focused) == 1  # 8 messages up from the last (the answer to Q4, of 10)

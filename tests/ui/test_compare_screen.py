@@ -18,7 +18,7 @@ from tests.core.test_compare_export import result as made_up_result
 from tests.core.test_quality import TEXT
 from tests.fake_openai_server import FakeOpenAIServer
 from tests.ui.fake_engine import FakeEngine
-from tests.ui.helpers import SIZE, make_app, wait_for
+from tests.ui.helpers import SIZE, make_app, settle, wait_for
 
 OPTIONS = LoadOptions(n_ctx=256, n_threads=2)
 
@@ -30,7 +30,7 @@ def text_of(screen: CompareScreen, selector: str) -> str:
 async def open_compare(pilot, app, **kwargs) -> CompareScreen:
     screen = CompareScreen(**kwargs)
     await app.push_screen(screen)
-    await pilot.pause()
+    await settle(pilot, workers=False)  # (a worker looks for the default models)
     return screen
 
 
@@ -40,13 +40,14 @@ async def run_prompt(pilot, screen: CompareScreen, text: str, turn: int = 1) -> 
     prompt.text = text
     await pilot.press("enter")
     await wait_for(pilot, lambda: not screen.busy and screen.last is not None and screen.last.turn >= turn, 60)
+    await settle(pilot)
 
 
 async def press_outside_prompt(pilot, screen: CompareScreen, *keys: str) -> None:
     screen.column("a").turns.focus()
-    await pilot.pause()
+    await settle(pilot, workers=False)
     await pilot.press(*keys)
-    await pilot.pause()
+    await settle(pilot, workers=False)  # (a key that opens a dialog has a worker waiting for its answer)
 
 
 @pytest.mark.engine
@@ -111,6 +112,7 @@ async def test_identical_models_agree_and_have_no_quality_loss(default_model: Pa
         app.screen.query_one("#dialog-input").value = str(text)
         await pilot.press("enter")
         await wait_for(pilot, lambda: screen.last_quality is not None and not screen.busy, 60)
+        await settle(pilot)
         q = screen.last_quality
         assert q.kl_mean == pytest.approx(0, abs=1e-6) and q.top1_agree == 1.0
         assert q.ppl_a == pytest.approx(q.ppl_b)
@@ -148,6 +150,7 @@ async def test_escape_stops_then_leaves(default_model: Path) -> None:
         await wait_for(pilot, lambda: bool(screen.column("a").text), 60)
         await pilot.press("escape")
         await wait_for(pilot, lambda: not screen.busy, 60)
+        await settle(pilot)
         r = screen.last
         assert r is not None and r.cancelled and r.agreement is None
         assert screen.column("a").text == r.a.answer != ""  # the partial answer stays
@@ -158,8 +161,7 @@ async def test_escape_stops_then_leaves(default_model: Path) -> None:
         assert "Stopped" in text_of(screen, "#cmp-status")
         assert screen.compare.histories == {"a": [], "b": []}
         await pilot.press("escape")  # idle: leave the screen
-        await pilot.pause()
-        assert app.screen is not screen
+        await wait_for(pilot, lambda: app.screen is not screen)
 
 
 @pytest.mark.engine
@@ -171,14 +173,15 @@ async def test_bad_model_is_a_message_not_a_traceback(default_model: Path, tmp_p
         screen = await open_compare(pilot, app, path_a=default_model, path_b=bad, max_tokens=4)
         await pilot.press(*"hi", "enter")
         await wait_for(pilot, lambda: not screen.busy, 30)
+        await settle(pilot)  # (not busy yet, or done: the turn's worker has ended and its message is shown)
         assert "not a GGUF file" in text_of(screen, "#cmp-status")
         # Quality: nothing to measure yet, then a file that cannot be read.
         await press_outside_prompt(pilot, screen, "q")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert "Nothing to measure yet" in text_of(screen, "#cmp-status")
         await pilot.press("q")
-        await pilot.pause()
+        await wait_for(pilot, lambda: bool(app.screen.query("#dialog-input")))
         app.screen.query_one("#dialog-input").value = str(tmp_path / "none.txt")
         await pilot.press("enter")
         await wait_for(pilot, lambda: not screen.busy and "Cannot read" in text_of(screen, "#cmp-status"))
@@ -190,11 +193,12 @@ async def test_bad_model_is_a_message_not_a_traceback(default_model: Path, tmp_p
         picker.query_one("#picker-path").value = str(tmp_path / "missing.gguf")
         picker.query_one("#picker-path").focus()
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot, workers=False)
         assert "not found" in text_of(picker, "#picker-error") and app.screen is picker
         picker.query_one("#picker-path").value = str(default_model)
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is screen)
+        await settle(pilot)  # (the picker's answer reaches the screen through a worker)
         assert screen.paths["b"] == default_model and default_model.stem in text_of(screen, "#cmp-bar")
 
 
@@ -217,8 +221,9 @@ async def test_defaults_are_the_chat_model_and_a_sibling_quantization(
         assert isinstance(picker, ModelPicker)
         await wait_for(pilot, lambda: len(picker.rows) >= 3)
         await pilot.press("escape")
-        await pilot.pause()
-        assert app.screen is screen and screen.paths["a"] == default_model
+        await wait_for(pilot, lambda: app.screen is screen)
+        await settle(pilot)
+        assert screen.paths["a"] == default_model
 
 
 @pytest.mark.engine
@@ -240,6 +245,7 @@ async def test_a_remote_endpoint_is_offered_and_compared_as_b(default_model: Pat
             table.move_cursor(row=table.get_row_index(key))
             await pilot.press("enter")
             await wait_for(pilot, lambda: app.screen is screen)
+            await settle(pilot)  # (the picker's answer reaches the screen through a worker)
             assert str(screen.paths["b"]) == "openai:fake/fake-model"
             await run_prompt(pilot, screen, "Say hi.")
             r = screen.last
@@ -264,6 +270,7 @@ async def test_divergence_is_marked_and_a_saved_session_reopens(tmp_path: Path) 
         screen.busy = "turn"
         screen.post_message(CompareTurnDone(screen._run_id, r, None))
         await wait_for(pilot, lambda: not screen.busy)
+        await settle(pilot)
         assert text_of(screen, "#cmp-agree") == "identical tokens: 60%  first divergence at token 3"
         assert screen.column("b").marked == "Red, blue and pink!"
         shown = divergence_text(r.b.answer, 12, 19)  # B's last token ("pink!") is where it parts

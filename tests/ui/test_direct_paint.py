@@ -9,7 +9,7 @@ from textual.widgets import Static
 
 from edgetui.ui.direct_paint import paint_now, repaint
 from edgetui.ui.widgets.live_tail import LiveTail
-from tests.ui.helpers import wait_for
+from tests.ui.helpers import settle, wait_for
 
 
 class TailApp(App):
@@ -25,8 +25,7 @@ class Modal(ModalScreen):
 async def _tail_with_lines(pilot, n: int) -> LiveTail:
     tail = pilot.app.query_one(LiveTail)
     tail.set_text("\n".join(f"line {i}" for i in range(n)))
-    await pilot.pause()
-    await pilot.pause()
+    await settle(pilot)
     return tail
 
 
@@ -60,9 +59,9 @@ async def test_a_pending_layout_or_another_screen_defers_to_textual():
         tail.refresh(layout=True)
         tail.refresh(Region(0, 0, 40, 1))
         assert not paint_now(tail)
-        await pilot.pause()
+        await settle(pilot)
         pilot.app.push_screen(Modal())
-        await pilot.pause()
+        await settle(pilot)
         tail.refresh(Region(0, 0, 40, 1))
         assert not paint_now(tail)
 

@@ -14,7 +14,7 @@ from edgetui.ui.screens.hub_screen import HubScreen
 from tests.core.test_catalog import tiny_model
 from tests.hub_server import FakeFile, FakeHub, FakeRepo, fake_gguf, use_fake_hub
 from tests.ui.fake_engine import FakeEngine
-from tests.ui.helpers import SIZE, wait_for
+from tests.ui.helpers import SIZE, settle, wait_for
 from tests.ui.test_catalog_pane import make_app, select, wait_scanned
 
 TINY = "edgetui-test/Tiny-GGUF"
@@ -65,12 +65,15 @@ async def test_search_list_and_download_then_the_file_is_in_the_catalog(hub_env:
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_hub(pilot, app)
         await wait_for(pilot, lambda: bool(screen.repos))  # the most downloaded GGUF repos at once
+        await settle(pilot)
         assert row_keys(screen, "#hub-repos") == [TINY, BIG]
         await pilot.press(*"tiny", "enter")
         await wait_for(pilot, lambda: list(screen.repos) == [TINY])
+        await settle(pilot)
         assert isinstance(app.focused, DataTable) and app.focused.id == "hub-repos"
         await pilot.press("enter")
         await wait_for(pilot, lambda: bool(screen.files))
+        await settle(pilot)
         assert row_keys(screen, "#hub-files") == ["Tiny-Q8_0.gguf"]
         files = screen.query_one("#hub-files", DataTable)
         assert [c.plain for c in files.get_row("Tiny-Q8_0.gguf")[:3]] == ["✓", "Tiny-Q8_0.gguf", "Q8_0"]
@@ -92,6 +95,7 @@ async def test_search_list_and_download_then_the_file_is_in_the_catalog(hub_env:
         await wait_for(pilot, lambda: "Hugging Face cache" in str(getattr(app.screen, "body", "")))
         await pilot.press("y")
         await wait_for(pilot, lambda: not path.exists() and app.catalog.find(path) is None)
+        await settle(pilot)
         assert not path.exists()
 
 
@@ -110,6 +114,7 @@ async def test_escape_cancels_a_download_and_the_next_one_resumes(hub_env: FakeH
         await wait_for(pilot, lambda: (bar.progress or 0) > 200_000)
         await pilot.press("escape")
         await wait_for(pilot, lambda: not screen.downloading)
+        await settle(pilot)
         assert app.screen is screen  # Escape cancelled; it did not close the screen
         assert "cancelled" in hub_status(screen) and "kept" in hub_status(screen)
         partial = list(Path(os.environ["HF_HUB_CACHE"]).glob("models--*Big-GGUF/blobs/*.incomplete"))
@@ -118,6 +123,7 @@ async def test_escape_cancels_a_download_and_the_next_one_resumes(hub_env: FakeH
         hub_env.throttle_bps = 0
         await pilot.press("enter")
         await wait_for(pilot, lambda: bool(screen.downloaded))
+        await settle(pilot)
         assert screen.downloaded[0].stat().st_size == BIG_SIZE
         assert any(r.startswith(f"bytes={kept}-") for r in hub_env.ranges())
 
@@ -132,6 +138,7 @@ async def test_offline_mode_says_offline(monkeypatch: pytest.MonkeyPatch) -> Non
         assert hub_status(screen).startswith("offline: HF_HUB_OFFLINE is set")
         await pilot.press(*"smol", "enter")
         await wait_for(pilot, lambda: "offline" in hub_status(screen))
+        await settle(pilot)
         assert screen.repos == {} and app.screen is screen
 
 
@@ -145,6 +152,7 @@ async def test_an_unreachable_hub_says_offline(monkeypatch: pytest.MonkeyPatch) 
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_hub(pilot, app)
         await wait_for(pilot, lambda: bool(screen.offline))
+        await settle(pilot)
         assert screen.offline.startswith(f"offline: cannot reach http://127.0.0.1:{port}")
         assert screen.query_one("#hub-offline").display
         await pilot.press("escape")

@@ -12,6 +12,7 @@ from textual.content import Content
 from edgetui.ui.widgets import live_tail
 from edgetui.ui.widgets.live_tail import RESERVE_LINES, LiveTail, block_boundary
 from edgetui.ui.widgets.message_view import COMMIT_LINES, MessageView
+from tests.ui.helpers import settle
 
 
 def test_block_boundary_after_last_blank_line():
@@ -99,7 +100,7 @@ async def test_tail_wraps_incrementally_like_all_at_once():
         while i < len(text):
             i += rng.randint(1, 7)
             tail.set_text(text[:i])
-        await pilot.pause()
+        await settle(pilot)
         streamed = list(tail._lines) + list(tail._last)
         tail.set_text("")
         tail.set_text(text)
@@ -114,7 +115,7 @@ async def test_tail_height_grows_in_steps_and_tokens_repaint_without_layout():
     async with app.run_test(size=(20, 40)) as pilot:
         tail = app.query_one(LiveTail)
         tail.set_text("word")
-        await pilot.pause()
+        await settle(pilot)
         assert tail.size.height == RESERVE_LINES
         layouts = spy_layouts(tail)
         text = "word"
@@ -124,7 +125,7 @@ async def test_tail_height_grows_in_steps_and_tokens_repaint_without_layout():
         assert not any(layouts)  # the reserved lines fill in with repaints only
         tail.set_text(text + " word" * 8)
         assert layouts[-1] is True
-        await pilot.pause()
+        await settle(pilot)
         assert tail.size.height == 2 * RESERVE_LINES
 
 
@@ -148,7 +149,7 @@ async def test_streamed_answer_ends_as_markdown_with_every_chunk():
         assert committed_midway  # a long answer moves finished blocks on while it streams
         assert view.tail is not None and view.tail.line_count < max(COMMIT_LINES, 3 * 12) + 8
         await view.finish()
-        await pilot.pause()
+        await settle(pilot)
         assert view.text == answer
         assert view.body.source == answer
         assert view.tail is None  # the finished answer keeps no live tail
@@ -166,7 +167,7 @@ async def test_a_new_answer_has_room_for_its_first_lines_before_any_text():
         await view.append(" of the answer.")
         assert layouts and not any(layouts)
         await view.finish()
-        await pilot.pause()
+        await settle(pilot)
         assert view.tail is None and view.body.source == "The first words of the answer."
 
 
@@ -181,10 +182,10 @@ async def test_a_saved_answer_has_no_tail_until_text_streams_into_it():
         view = app.query_one(MessageView)
         assert view.tail is None
         await view.append(" And more.")
-        await pilot.pause()
+        await settle(pilot)
         assert view.tail is not None and view.tail.size.height == RESERVE_LINES
         await view.finish()
-        await pilot.pause()
+        await settle(pilot)
         assert view.tail is None and view.body.source == "Earlier text. And more."
 
 
@@ -193,7 +194,7 @@ async def test_a_shorter_text_repaints_the_lines_it_leaves_blank(monkeypatch):
     async with app.run_test(size=(20, 40)) as pilot:
         tail = app.query_one(LiveTail)
         tail.set_text("\n".join(["line"] * 7))
-        await pilot.pause()
+        await settle(pilot)
         regions = []
         original = live_tail.repaint
 
@@ -225,11 +226,11 @@ async def test_the_tails_own_line_rendering_matches_textuals_styles_cache():
         views = list(app.query(MessageView))
         for view in views:
             await view.append("Some *text* that wraps over a few lines of the tail.\nAnd a second line.")
-        await pilot.pause()
+        await settle(pilot)
         for step in ("plain", "focus", "monochrome"):
             if step == "focus":
                 views[0].focus()
-                await pilot.pause()
+                await settle(pilot)
             if step == "monochrome":  # a filter that changes the lines (NO_COLOR)
                 from textual.filter import NoColor
 
@@ -260,7 +261,7 @@ async def test_a_held_window_paints_the_lines_it_moves_up_as_textual_would():
         tail.can_focus = True
         text = "\n".join(f"line {i} has a few words that wrap" for i in range(8))
         tail.set_text(text)
-        await pilot.pause()
+        await settle(pilot)
         tail.hold_window()
         assert tail.window
 
@@ -278,9 +279,9 @@ async def test_a_held_window_paints_the_lines_it_moves_up_as_textual_would():
             assert tail.hidden and rows[-1] == "wrap" and rows[-2] == f"line {i} has a few words that"
             assert min(tail._strips) >= tail.hidden  # lines that left the window are not kept
         tail.focus()
-        await pilot.pause()
+        await settle(pilot)
         same_as_textual()
         await pilot.resize_terminal(24, 20)
-        await pilot.pause()
+        await settle(pilot)
         assert not tail.window  # a new width: the whole text again, wrapped anew
         assert same_as_textual()[:2] == ["line 0 has a few words", "that wrap"]

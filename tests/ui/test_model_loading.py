@@ -17,7 +17,7 @@ from edgetui.ui.screens.model_details import ModelDetails
 from edgetui.ui.widgets.catalog_pane import LOADED
 from tests.fake_openai_server import FakeOpenAIServer
 from tests.ui.fake_engine import FakeEngine
-from tests.ui.helpers import SIZE, messages, say, status, wait_for, wait_loaded
+from tests.ui.helpers import SIZE, messages, say, settle, status, wait_for, wait_loaded
 from tests.ui.test_catalog_pane import catalog_status, make_app, select, text_of, wait_scanned
 
 MIB = 1 << 20
@@ -111,6 +111,7 @@ async def test_a_remote_endpoint_row_loads_chats_and_switches_back(
         await select(pilot, app, row)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.engine, OpenAIEngine))
+        await settle(pilot)
         assert isinstance(app.engine, OpenAIEngine) and app.engine.model == "fake-model"
         assert local.info is None  # the local model was unloaded to free its memory
         assert app.services.engine is local
@@ -135,6 +136,7 @@ async def test_an_endpoint_without_a_model_uses_the_servers_first(server: FakeOp
         await select(pilot, app, row)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.engine, OpenAIEngine))
+        await settle(pilot)
         assert app.engine.model == "fake-model"
         assert app.catalog.row_text(row)[0][0] == LOADED
 

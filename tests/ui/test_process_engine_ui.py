@@ -14,7 +14,7 @@ from edgetui.core.store import Store
 from edgetui.core.types import SamplerSettings
 from edgetui.paths import Paths
 from edgetui.ui.app import create_app
-from tests.ui.helpers import SIZE, messages, say, wait_for, wait_loaded
+from tests.ui.helpers import SIZE, messages, say, settle, wait_for, wait_loaded
 
 pytestmark = pytest.mark.engine
 
@@ -54,6 +54,7 @@ async def test_the_runner_dying_mid_answer_is_explained_and_the_text_kept(defaul
         await wait_for(pilot, lambda: len(messages(app)[-1].text) > 40)
         os.kill(engine.pid, signal.SIGKILL)
         await wait_for(pilot, lambda: not app.chat.generating)
+        await settle(pilot)
         answer = messages(app)[-1]
         assert answer.text  # what streamed before the crash stays on screen
         footer = str(answer.query_one(".message-footer").render())

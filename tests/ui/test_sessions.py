@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.command import CommandList, CommandPalette
 
 from edgetui.core.store import Store
+from edgetui.ui.screens.confirm_dialog import ConfirmDialog
 from edgetui.ui.screens.sessions_screen import SessionsScreen
 from edgetui.ui.screens.settings_dialog import SettingsDialog
 from tests.ui.fake_engine import FakeEngine
@@ -14,10 +15,12 @@ from tests.ui.helpers import (
     make_app,
     messages,
     say,
+    settle,
     status,
     wait_answer_words,
     wait_for,
     wait_loaded,
+    wait_new_answer,
 )
 
 
@@ -33,7 +36,7 @@ async def test_every_turn_is_saved_and_new_session_starts_empty() -> None:
             ("assistant", "Saved answer.", "complete"),
         ]
         await pilot.press("ctrl+n")
-        await pilot.pause()
+        await settle(pilot)
         assert messages(app) == []
         await say(pilot, app, "second")
         assert app.chat.conv.session_id != first_session
@@ -47,9 +50,9 @@ async def test_regenerate_keeps_the_earlier_answer_as_a_sibling() -> None:
         await wait_loaded(pilot, app)
         await say(pilot, app, "question")
         engine.reply = "two"
+        first = messages(app)[-1]
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: messages(app)[-1].text == "two")
-        await pilot.pause(0.1)
+        await wait_new_answer(pilot, app, first)
         views = messages(app)
         assert [v.text for v in views] == ["question", "two"]
         assert views[-1].branch == (2, 2)
@@ -58,6 +61,7 @@ async def test_regenerate_keeps_the_earlier_answer_as_a_sibling() -> None:
         views[-1].focus()
         await pilot.press("left")
         await wait_for(pilot, lambda: messages(app)[-1].text == "one")
+        await settle(pilot)
         assert messages(app)[-1].branch == (1, 2)
 
 
@@ -68,7 +72,7 @@ async def test_edit_resends_as_a_new_branch() -> None:
         await wait_loaded(pilot, app)
         await say(pilot, app, "helo")
         await pilot.press("ctrl+e")
-        await pilot.pause()
+        await settle(pilot)
         assert app.chat.query_one("#prompt").text == "helo"
         assert "editing" in status(app)
         app.chat.query_one("#prompt").text = "hello"
@@ -89,10 +93,9 @@ async def test_sessions_screen_opens_a_saved_session() -> None:
         sid = app.chat.conv.session_id
         await pilot.press("ctrl+n")
         await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert isinstance(app.screen, SessionsScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, SessionsScreen))
         await pilot.press("slash", *"zebra")
-        await pilot.pause()
+        await settle(pilot)
         assert list(app.screen.sessions) == [str(sid)]
         await pilot.press("enter")  # leaves the search box
         await pilot.press("enter")  # opens the session
@@ -107,14 +110,14 @@ async def test_settings_dialog_changes_the_sampler_and_system_prompt() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, app)
         await pilot.press("ctrl+t")
-        await pilot.pause()
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsDialog))
         dialog = app.screen
-        assert isinstance(dialog, SettingsDialog)
         dialog.query_one("#system-prompt").text = "You are terse."
         dialog.query_one("#s-temperature").value = "0.2"
         dialog.query_one("#s-seed").value = "42"
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.screen is app.main_screen)
+        await settle(pilot)  # (the settings reach the session from the dialog's worker)
         await say(pilot, app, "hi")
         assert engine.samplers[-1].temperature == 0.2 and engine.samplers[-1].seed == 42
         assert engine.requests[-1][0].role == "system" and engine.requests[-1][0].content == "You are terse."
@@ -127,10 +130,10 @@ async def test_bad_setting_is_refused_with_a_message() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, app)
         await pilot.press("ctrl+t")
-        await pilot.pause()
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsDialog))
         app.screen.query_one("#s-top_p").value = "abc"
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await settle(pilot, workers=False)  # (the dialog's worker waits for its answer)
         assert isinstance(app.screen, SettingsDialog)
         assert "top_p must be a number" in str(app.screen.query_one("#settings-error").render())
 
@@ -145,6 +148,7 @@ async def test_copy_uses_the_clipboard(monkeypatch) -> None:
         await pilot.press("ctrl+y")
         messages(app)[-1].focus()
         await pilot.press("k")
+        await settle(pilot)
         assert copied == ["Here:\n```python\nprint('hi')\n```\ndone", "print('hi')\n"]
 
 
@@ -156,7 +160,7 @@ async def test_context_overflow_offers_to_drop_oldest_turns() -> None:
         for i in range(4):
             await say(pilot, app, f"turn {i} " + "word " * 12)
         await pilot.press(*"one more question", "enter")
-        await pilot.pause()
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("y")  # "Drop oldest turns"
         await wait_for(pilot, lambda: len(engine.requests) == 5 and not app.chat.generating)
         sent = engine.requests[-1]
@@ -180,7 +184,7 @@ async def test_store_failure_keeps_the_prompt(monkeypatch) -> None:
         monkeypatch.setattr(store, "add_message", full)
         await pilot.press(*"precious words", "enter")
         await wait_for(pilot, lambda: "disk is full" in status(app))
-        await pilot.pause(0.2)
+        await settle(pilot)  # the turn's worker has ended, and what it posted is handled
         assert "disk is full" in status(app)  # still said (the context measure does not paint over it)
         assert app.chat.query_one("#prompt").text == "precious words"
         assert messages(app) == []

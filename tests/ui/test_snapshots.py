@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.ui.fake_engine import FakeEngine, FrozenMetrics
-from tests.ui.helpers import make_app, wait_idle, wait_loaded
+from tests.ui.helpers import make_app, settle, wait_loaded, wait_new_answer
 
 ANSWER = """The capital of France is **Paris**. In Python:
 
@@ -21,9 +21,10 @@ async def _ask(pilot) -> None:
     app = pilot.app
     await wait_loaded(pilot, app)
     await pilot.press(*"What is the capital of France?", "enter")
-    await wait_idle(pilot, app)
+    await wait_new_answer(pilot, app, None)
     app.chat.query_one("#prompt").focus()
-    await pilot.pause()
+    app.clear_notifications()  # ("Loaded ..." would cover the question, at the top, for a few seconds)
+    await settle(pilot)
 
 
 def test_main_screen_100x30(snap_compare) -> None:
@@ -38,6 +39,6 @@ def test_help_screen(snap_compare) -> None:
     async def open_help(pilot) -> None:
         await wait_loaded(pilot, pilot.app)
         await pilot.press("f1")
-        await pilot.pause()
+        await settle(pilot)
 
     assert snap_compare(app_with_answer(), terminal_size=(100, 30), run_before=open_help)

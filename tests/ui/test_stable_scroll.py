@@ -6,6 +6,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Static
 
 from edgetui.ui.widgets.catalog_pane import CatalogTable
+from tests.ui.helpers import settle
 
 
 class TableApp(App):
@@ -32,7 +33,7 @@ async def _layouts_of_a_sibling(table: DataTable) -> tuple[int, int, bool]:
     """Grow the widget below the table (a screen layout each time); then add rows past the table's height."""
     app = TableApp(table)
     async with app.run_test(size=(40, 20)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         bars = [table.vertical_scrollbar, table.horizontal_scrollbar]
         refreshes = 0
         for bar in bars:
@@ -48,12 +49,11 @@ async def _layouts_of_a_sibling(table: DataTable) -> tuple[int, int, bool]:
         grows = app.query_one("#grows", Static)
         for n in range(2, 6):
             grows.update("\n".join(["more"] * n))
-            await pilot.pause()
+            await settle(pilot)
         sibling_refreshes, sibling_resizes = refreshes, app.resizes
         for i in range(3, 12):
             table.add_row(f"model {i}", "")
-        await pilot.pause()
-        await pilot.pause()
+        await settle(pilot)
         return sibling_refreshes, sibling_resizes, table.show_vertical_scrollbar
 
 

@@ -11,7 +11,7 @@ from edgetui.core.types import Chunk
 from edgetui.ui.widgets.message_list import MessageList
 
 from .fake_engine import FakeEngine
-from .helpers import make_app, messages, wait_for, wait_idle
+from .helpers import make_app, messages, settle, wait_for, wait_idle
 from .test_live_tail import spy_layouts
 
 STORY = " ".join(f"word{i}" + ("\n\n" if i % 37 == 36 else "") for i in range(900))
@@ -69,7 +69,7 @@ async def test_scrolling_back_while_it_streams_shows_the_lines_above_the_window(
         app.chat.query_one("#prompt").text = "Tell a long story."
         await pilot.press("enter")
         await wait_for(pilot, engine.paused.is_set)
-        await pilot.pause(0.2)  # the last words before the pause are on the screen
+        await settle(pilot, workers=False)  # what streamed before the pause is on the screen (the worker waits for go)
         tail = messages(app)[-1].tail
         assert tail is not None and tail.hidden > 0
         lst = app.chat.query_one(MessageList)

@@ -16,21 +16,26 @@ KEYS = """\
 | **Enter** | send the prompt |
 | **Ctrl+J** / **Alt+Enter** | new line in the prompt (Shift+Enter where the terminal reports it) |
 | **Esc** | stop the answer (the partial text stays, marked *stopped*); close a dialog |
-| **Ctrl+N** | new chat session |
+| **PageUp** / **PageDown** | scroll the conversation (from the prompt too) |
+| **Home** / **End** | top / end of the conversation (with text in the prompt: its line's start / end) |
+| **Ctrl+Home** / **Ctrl+End** | top / end of the conversation |
+| **Ctrl+N** | new chat session (with the default settings: config.toml's, or those saved with *Save as default*) |
 | **Ctrl+R** | regenerate the last answer (the earlier one stays as a sibling) |
 | **Ctrl+E** | edit the last prompt (or the focused one) and resend: a new branch |
-| **Ctrl+T** | system prompt and sampling settings for this session |
+| **Ctrl+T** | system prompt and sampling settings for this session (or as the default for new ones) |
 | **Ctrl+Y** | copy the last answer (OSC 52: works over SSH) |
+| **Mouse** | select text to copy it (Ctrl+C copies the selection again) |
+| **Ctrl+C** | stop the answer; with a selection, copy it |
 | **Ctrl+S** | sessions: list, search, open, rename, delete, export |
 | **Ctrl+K** | compare two models side by side |
 | **Ctrl+B** | benchmark the loaded model (llama-bench's pp512 / tg128) |
 | **Ctrl+P** | command palette: every action by name |
 | **F1** | this help |
 | **F2** / **F3** | show or hide the catalog / gauge pane |
-| **Tab** / **Shift+Tab** | move between the catalog, the messages and the prompt |
+| **Tab** / **Shift+Tab** | prompt → conversation → catalog (a letter typed in the conversation goes to the prompt) |
 | **Ctrl+Q** | quit |
 
-## On a focused message (Tab to the conversation, then ↑/↓)
+## On a message (Tab to the conversation, then ↑/↓ onto a message; Esc or typing goes back to the prompt)
 
 | Key | Action |
 |---|---|

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Header
 
 from edgetui.core.conversation import Conversation
@@ -17,16 +19,21 @@ VERY_NARROW = 70  # below this the gauges too
 
 
 class MainScreen(Screen):
-    """Three panes; F2 and F3 toggle the side panes (useful in an 80x24 terminal)."""
+    """Three panes; F2 and F3 toggle the side panes (useful in an 80x24 terminal).
 
-    def __init__(self, conversation: Conversation) -> None:
+    The prompt is where the keyboard lives: Tab goes prompt → conversation → catalog (not through every message),
+    closing any screen or dialog puts the focus back in the prompt, and a letter typed where it is no key (in the
+    conversation, say) goes to the prompt instead of being lost."""
+
+    def __init__(self, conversation: Conversation, *, catalog_sort: str | None = None) -> None:
         super().__init__()
         self.conversation = conversation
+        self.catalog_sort = catalog_sort
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="panes"):
-            yield CatalogPane(id="catalog")
+            yield CatalogPane(id="catalog", sort_key=self.catalog_sort)
             yield ChatPane(self.conversation, id="chat")
             yield GaugePane(id="gauges")
         yield Footer()
@@ -35,3 +42,56 @@ class MainScreen(Screen):
         width = self.app.size.width
         self.query_one("#catalog").display = width >= NARROW
         self.query_one("#gauges").display = width >= VERY_NARROW
+
+    # -- focus ----------------------------------------------------------------------------------------
+    def focus_prompt(self) -> None:
+        self.query_one(ChatPane).focus_prompt()
+
+    def on_screen_resume(self) -> None:
+        """Back from another screen or a dialog: the prompt has the keyboard again."""
+        self.focus_prompt()
+
+    def _stops(self) -> list[Widget]:
+        """Where Tab stops, in order: the prompt, the conversation, the catalog (when shown)."""
+        chat = self.query_one(ChatPane)
+        stops: list[Widget] = [chat.prompt, chat.message_list]
+        catalog = self.query_one(CatalogPane)
+        if catalog.display:
+            stops.append(catalog.table)
+        return stops
+
+    def _stop_of(self, widget: Widget | None, stops: list[Widget]) -> int:
+        for node in widget.ancestors_with_self if widget is not None else ():
+            if node in stops:
+                return stops.index(node)
+            if isinstance(node, CatalogPane) and len(stops) > 2:
+                return 2
+        return -1
+
+    def _cycle(self, step: int) -> Widget | None:
+        stops = self._stops()
+        at = self._stop_of(self.focused, stops)
+        target = stops[(at + step) % len(stops)] if at >= 0 else stops[0]
+        self.set_focus(target)
+        return target
+
+    def focus_next(self, selector: str | type = "*") -> Widget | None:  # type: ignore[override]
+        return self._cycle(1) if selector == "*" else super().focus_next(selector)
+
+    def focus_previous(self, selector: str | type = "*") -> Widget | None:  # type: ignore[override]
+        return self._cycle(-1) if selector == "*" else super().focus_previous(selector)
+
+    def on_key(self, event: events.Key) -> None:
+        """A character typed where it is no key goes to the prompt (and the focus with it). A text box takes the
+        characters typed into it, so one that reaches the screen was typed elsewhere: in the conversation, or just
+        before the focus moved to the prompt (keys already on their way still go to where the focus was)."""
+        if not event.is_printable or not event.character:
+            return
+        binding = self.active_bindings.get(event.key)
+        if binding is not None and binding.enabled:
+            return  # that pane's key: the app's binding check runs next
+        event.stop()
+        event.prevent_default()
+        chat = self.query_one(ChatPane)
+        chat.focus_prompt()
+        chat.prompt.insert(event.character)

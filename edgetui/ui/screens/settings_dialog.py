@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 
 from textual import on
 from textual.app import ComposeResult
@@ -24,10 +24,24 @@ HELP = {
 }
 
 
-class SettingsDialog(ModalScreen[tuple[str, SamplerSettings] | None]):
-    """Returns (system prompt, sampler settings), or None when cancelled."""
+@dataclass(frozen=True)
+class SettingsChosen:
+    """What the dialog returns: the settings, and whether new sessions start with them too."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save", priority=True)]
+    system_prompt: str
+    sampler: SamplerSettings
+    as_default: bool = False
+
+
+class SettingsDialog(ModalScreen[SettingsChosen | None]):
+    """Returns the chosen settings, or None when cancelled. Ctrl+S saves them for this session; Ctrl+D also makes
+    them the defaults that new sessions (Ctrl+N) start with, in place of config.toml's."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+d", "save_default", "Save as default", priority=True),
+    ]
 
     def __init__(self, system_prompt: str, sampler: SamplerSettings) -> None:
         super().__init__()
@@ -39,14 +53,19 @@ class SettingsDialog(ModalScreen[tuple[str, SamplerSettings] | None]):
             yield Label("Session settings", classes="dialog-title")
             yield Label("System prompt")
             yield TextArea(self.system_prompt, id="system-prompt", soft_wrap=True, compact=True)
-            with Grid(id="sampler-grid"):
+            with Grid(id="sampler-grid"):  # two settings a row: the dialog fits an 80x24 terminal
                 for f in fields(SamplerSettings):
-                    yield Label(f"{f.name} ({HELP.get(f.name, '')})")
-                    yield Input(str(getattr(self.sampler, f.name)), id=f"s-{f.name}", compact=True)
+                    label = Label(f.name, classes="setting-name")
+                    label.tooltip = HELP.get(f.name, "")
+                    yield label
+                    box = Input(str(getattr(self.sampler, f.name)), id=f"s-{f.name}", compact=True)
+                    box.tooltip = HELP.get(f.name, "")
+                    yield box
             yield Label("", id="settings-error", classes="-warn")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Save (Ctrl+S)", variant="primary", id="save")
-                yield Button("Cancel (Esc)", id="cancel")
+                yield Button("Save (Ctrl+S)", variant="primary", id="save", compact=True)
+                yield Button("Save as default (Ctrl+D)", id="save-default", compact=True)
+                yield Button("Cancel (Esc)", id="cancel", compact=True)
 
     def parse(self) -> SamplerSettings:
         values = {}
@@ -66,14 +85,21 @@ class SettingsDialog(ModalScreen[tuple[str, SamplerSettings] | None]):
             raise ValueError("max_tokens must be ≥ 1, top_k ≥ 0, repeat_penalty > 0")
         return sampler
 
-    @on(Button.Pressed, "#save")
-    def action_save(self) -> None:
+    def _done(self, as_default: bool) -> None:
         try:
             sampler = self.parse()
         except ValueError as exc:
             self.query_one("#settings-error", Label).update(str(exc))
             return
-        self.dismiss((self.query_one("#system-prompt", TextArea).text, sampler))
+        self.dismiss(SettingsChosen(self.query_one("#system-prompt", TextArea).text, sampler, as_default))
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        self._done(as_default=False)
+
+    @on(Button.Pressed, "#save-default")
+    def action_save_default(self) -> None:
+        self._done(as_default=True)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

@@ -90,13 +90,20 @@ class CatalogPane(Vertical):
             super().__init__()
             self.path = path
 
-    def __init__(self, *, id: str | None = None) -> None:
+    class Sorted(Message):
+        """The user sorted the table by another column."""
+
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key
+
+    def __init__(self, *, id: str | None = None, sort_key: str | None = None) -> None:
         super().__init__(id=id)
         self.catalog: Any = None  # the core Catalog of the last scan
         self.entries: list[CatalogEntry] = []
         self.remotes: list[RemoteRow] = []
         self.items: dict[str, Item] = {}  # key -> what the row shows, in table order
-        self.sort_key = "name"
+        self.sort_key = sort_key if sort_key in SORT_CYCLE else "name"
         self.filter_text = ""
         self.loaded: Path | None = None
         self.fit_line = ""  # predicted vs measured of the loaded model
@@ -105,10 +112,15 @@ class CatalogPane(Vertical):
         self._scan_id = 0
         self._scan_cancel: threading.Event | None = None
         self._focus: Path | None = None  # highlighted once the next scan lists it
+        self.opened: list[Path] = []  # models loaded from elsewhere (`--model PATH`): listed too
 
     @property
     def edge(self) -> EdgeApp:
         return self.app  # type: ignore[return-value]
+
+    @property
+    def table(self) -> CatalogTable:
+        return self.query_one("#catalog-table", CatalogTable)
 
     def compose(self) -> ComposeResult:
         yield Label("Models", id="catalog-title", classes="pane-title", markup=False)
@@ -144,7 +156,7 @@ class CatalogPane(Vertical):
 
         app = self.edge
         try:
-            catalog = Catalog(app.paths, app.config)
+            catalog = Catalog(app.paths, app.config, opened=self.opened)
             catalog.scan(
                 cancel, lambda done, total, path: self.post_message(ScanProgressed(scan_id, done, total, path))
             )
@@ -306,11 +318,16 @@ class CatalogPane(Vertical):
         self.show_highlighted()
 
     def mark_loaded(self, path: Path | None, fit_line: str = "") -> None:
-        """Mark the loaded model (and its siblings) and put the cursor on it."""
+        """Mark the loaded model (and its siblings) and put the cursor on it; a file the catalog does not list
+        (loaded with `--model PATH`) is added to it."""
         self.loaded = path
         self.fit_line = fit_line
         self._focus = path
         self.render_rows()
+        local = path is not None and not str(path).startswith(REMOTE_PREFIX) and path.is_file()
+        if local and self.find(path) is None and path not in self.opened:
+            self.opened.append(path)
+            self.rescan(focus=path)
 
     # -- actions --------------------------------------------------------------------------------------
     def _choose(self, item: Item | None) -> None:
@@ -332,6 +349,7 @@ class CatalogPane(Vertical):
     def action_cycle_sort(self) -> None:
         self.sort_key = SORT_CYCLE[(SORT_CYCLE.index(self.sort_key) + 1) % len(SORT_CYCLE)]
         self.render_rows()
+        self.post_message(self.Sorted(self.sort_key))
 
     def action_filter(self) -> None:
         box = self.query_one(FilterInput)

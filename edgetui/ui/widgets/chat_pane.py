@@ -15,7 +15,14 @@ from textual.widgets import Static
 from edgetui.core.conversation import Conversation
 from edgetui.core.store import StoreError
 from edgetui.core.types import ChatMessage, StopReason
-from edgetui.ui.messages import ContextMeasured, GenerationFinished, TextStreamed, TurnSaved, TurnSaveFailed
+from edgetui.ui.messages import (
+    ContextMeasured,
+    GenerationFinished,
+    SessionShown,
+    TextStreamed,
+    TurnSaved,
+    TurnSaveFailed,
+)
 from edgetui.ui.widgets.chat_actions import ChatActions
 from edgetui.ui.widgets.chat_history import ChatHistory
 from edgetui.ui.widgets.message_list import MessageList
@@ -44,7 +51,14 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
         Binding("right", "branch(1)", "Next branch", show=False),
         Binding("up", "focus_message(-1)", show=False),
         Binding("down", "focus_message(1)", show=False),
+        # from the prompt too (it leaves these keys to the pane; Home/End when it is empty)
+        Binding("pageup", "scroll_conversation('page_up')", show=False),
+        Binding("pagedown", "scroll_conversation('page_down')", show=False),
+        Binding("home,ctrl+home", "scroll_conversation('home')", show=False),
+        Binding("end,ctrl+end", "scroll_conversation('end')", show=False),
     ]
+    # keys of a focused message: with the focus anywhere else (the prompt, the conversation as a whole) they do nothing
+    MESSAGE_ACTIONS = frozenset({"copy_message", "copy_code", "edit_message", "regenerate_message", "branch"})
 
     generating: reactive[bool] = reactive(False)
 
@@ -73,8 +87,34 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
 
     async def on_mount(self) -> None:
         self.message_list.anchor()
-        self.query_one(PromptInput).focus()
+        self.focus_prompt()
         await self.render_thread()
+
+    @property
+    def prompt(self) -> PromptInput:
+        return self.query_one("#prompt", PromptInput)
+
+    def focus_prompt(self) -> None:
+        """Now, not after the keys already queued (as `focus()` would): they are typed into the prompt."""
+        for prompt in self.query("#prompt").results(PromptInput):  # (none while the pane is taken down)
+            self.screen.set_focus(prompt, scroll_visible=False)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A message's keys act on a focused message only: a stray `r` in the conversation regenerates nothing."""
+        if action in self.MESSAGE_ACTIONS or action == "focus_message":
+            return self.focused_message() is not None
+        return True
+
+    def action_scroll_conversation(self, how: str) -> None:
+        lst = self.message_list
+        if how == "home":
+            lst.scroll_home(animate=False)
+        elif how == "end":
+            lst.scroll_end(animate=False)  # (and follows the end again)
+        elif how == "page_up":
+            lst.scroll_page_up(animate=False)
+        else:
+            lst.scroll_page_down(animate=False)
 
     # -- status line ----------------------------------------------------------------------------------
     def set_status(self, text: str, *, warn: bool = False) -> None:
@@ -121,21 +161,26 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
             self.generating = False
         self._answer = self._user_view = None
 
-    async def new_session(self) -> None:
+    async def new_session(self, conversation: Conversation) -> None:
+        """Show an empty `conversation` (a session is created in the database with its first message)."""
         self._leave_answer()
-        self.conv = Conversation(
-            self.conv.store, system_prompt=self.edge.config.system_prompt, sampler=self.edge.sampler
-        )
+        self.conv = conversation
         self.context_used = 0
         self._cancel_edit()
+        self._remember_session()
         await self.render_thread()
 
     async def open_session(self, conversation: Conversation) -> None:
         self._leave_answer()
         self.conv = conversation
         self._cancel_edit()
+        self._remember_session()
         await self.render_thread()
         self.measure_context()
+
+    def _remember_session(self) -> None:
+        """The session shown is the one a restart opens again (an empty one: none)."""
+        self.post_message(SessionShown(self.conv.session_id))
 
     # -- sending ----------------------------------------------------------------------------------------
     @on(PromptInput.Submitted)
@@ -206,6 +251,9 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
         await self._start_answer(text, parent_id)
 
     async def _start_answer(self, user_text: str | None, parent_id: int | None = -1) -> None:
+        # From any scroll position (the wheel released the anchor): the list follows its end again, so the question
+        # moves to the top of the view with its answer's room below it.
+        self.message_list.scroll_end(animate=False)
         self._generation_id += 1
         self._cancel = threading.Event()
         self.answer_saved.clear()
@@ -290,6 +338,8 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
     def on_turn_saved(self, message: TurnSaved) -> None:
         if message.generation_id != self._generation_id:
             return
+        if message.user_id is not None:  # (the first one made the session)
+            self._remember_session()
         if self._user_view is not None and message.user_id is not None:
             self._user_view.message_id = message.user_id
             try:

@@ -11,6 +11,7 @@ from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from edgetui.core.types import StopReason
+from edgetui.ui.widgets.chat_markdown import ChatMarkdown
 from edgetui.ui.widgets.message_view import stats_line
 
 
@@ -73,7 +74,7 @@ class CompareColumn(Vertical):
     async def start_turn(self, prompt: str) -> None:
         await self.finish_stream()
         self.answers.append("")
-        self._answer = Markdown("", classes="cmp-answer")
+        self._answer = ChatMarkdown("", classes="cmp-answer")
         self._foot = Static("…", classes="cmp-foot")
         self._pending = True
         await self.turns.mount_all([Static(Text(prompt), classes="cmp-user"), self._answer, self._foot])

@@ -52,19 +52,26 @@ class MessageList(VerticalScroll):
         if new_value <= 0 < old_value:
             self.post_message(self.ReachedTop())
 
+    def allow_focus_children(self) -> bool:
+        """Tab stops at the conversation, not at each of its messages (↑/↓ move onto them)."""
+        return False
+
     def action_scroll_up(self) -> None:
-        self._skip_if_a_message_is_focused()
-        super().action_scroll_up()
+        self._select_message(last=True)
 
     def action_scroll_down(self) -> None:
-        self._skip_if_a_message_is_focused()
-        super().action_scroll_down()
+        self._select_message(last=False)
 
-    def _skip_if_a_message_is_focused(self) -> None:
-        """↑/↓ on a focused message move the focus to the next message (the chat pane's keys), not the list."""
+    def _select_message(self, *, last: bool) -> None:
+        """↑/↓ on the conversation: onto the lowest (↑) or highest (↓) message in sight, a deliberate move before a
+        message's one-letter keys act. On a focused message they are the chat pane's keys (to the next message)."""
         focused = self.screen.focused
-        if focused is not None and focused is not self and self in focused.ancestors:
+        if focused is not self:
             raise SkipAction()
+        view = self.scrollable_content_region
+        seen = [w for w in self.children if w.can_focus and w.region.overlaps(view)]
+        if seen:
+            self.screen.set_focus(seen[-1] if last else seen[0])
 
     def _move_down(self, lines: int) -> None:
         self.scroll_to(y=self.scroll_y + lines, animate=False, immediate=True, release_anchor=False)

@@ -1,4 +1,4 @@
-"""One chat message: a role line, the text as Markdown (streamed for answers) and a status/performance line."""
+"""One chat message: a role line, the text (an answer as Markdown, streamed; a prompt verbatim) and a stats line."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from edgetui.core.types import GenerationStats, StopReason
+from edgetui.ui.widgets.chat_markdown import ChatMarkdown
 from edgetui.ui.widgets.live_tail import RESERVE_LINES, LiveTail, OneLayout, block_boundary
 from edgetui.ui.widgets.message_list import MessageList
 
@@ -46,6 +47,8 @@ class MessageView(OneLayout, Vertical, can_focus=True):
     Each move costs a screen layout; most of the ~20 updates a second cost none. While the list follows the end and
     the tail's top is out of sight, the tail holds a window instead (see `LiveTail`) and nothing moves until the end."""
 
+    FOCUS_ON_CLICK = False  # a click (to select text, say) leaves the focus in the prompt; ↑/↓ move onto a message
+
     def __init__(self, role: str, text: str = "", *, message_id: int | None = None, status: str = "") -> None:
         super().__init__(classes=f"message {role}")
         self.role = role
@@ -59,7 +62,10 @@ class MessageView(OneLayout, Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), classes="message-title")
-        yield Markdown(self.text, classes="message-body")
+        if self.role == "assistant":
+            yield ChatMarkdown(self.text, classes="message-body")
+        else:  # what the user typed (or the app says), verbatim: line breaks, indentation, no Markdown surprises
+            yield Static(self.text, classes="message-body message-verbatim", markup=False)
         if self.role == "assistant" and not self.text:  # an answer about to stream (saved ones need no tail)
             self._tail = LiveTail(classes="message-tail", reserve=RESERVE_LINES)
             yield self._tail
@@ -75,6 +81,7 @@ class MessageView(OneLayout, Vertical, can_focus=True):
 
     @property
     def body(self) -> Markdown:
+        """An answer's Markdown (prompts and notices have a verbatim Static instead)."""
         return self.query_one(".message-body", Markdown)
 
     def set_branch(self, position: int, count: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual import events
+from textual.actions import SkipAction
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import TextArea
@@ -11,14 +12,17 @@ from edgetui.ui.direct_paint import paint_now
 
 NEWLINE_KEYS = frozenset({"ctrl+j", "alt+enter", "shift+enter", "ctrl+enter"})
 APP_KEYS = frozenset({"ctrl+e", "ctrl+y", "ctrl+k", "ctrl+r", "ctrl+t", "ctrl+s", "ctrl+n", "ctrl+b"})
+# the conversation's keys: PageUp/PageDown always scroll it; Home/End move the cursor, or scroll when the box is empty
+PANE_KEYS = frozenset({"pageup", "pagedown", "home", "end"})
 
 
 def _without_app_keys(bindings: list[BindingType]) -> list[BindingType]:
-    """TextArea's bindings minus the emacs-style keys the app uses (End, Ctrl+Z and Ctrl+U still edit)."""
+    """TextArea's bindings minus the emacs-style keys the app uses and the keys that scroll the conversation (Ctrl+A,
+    Ctrl+Z and Ctrl+U still edit)."""
     kept: list[BindingType] = []
     for b in bindings:
         if isinstance(b, Binding):
-            keys = [k for k in b.key.split(",") if k.strip() not in APP_KEYS]
+            keys = [k for k in b.key.split(",") if k.strip() not in APP_KEYS | PANE_KEYS]
             if keys:
                 kept.append(Binding(",".join(keys), b.action, b.description, show=b.show, priority=b.priority))
         else:
@@ -29,7 +33,11 @@ def _without_app_keys(bindings: list[BindingType]) -> list[BindingType]:
 class PromptInput(TextArea, inherit_bindings=False):
     """A multi-line prompt editor that submits on Enter."""
 
-    BINDINGS = _without_app_keys(list(TextArea.BINDINGS))
+    BINDINGS = [
+        *_without_app_keys(list(TextArea.BINDINGS)),
+        Binding("home", "line_end_or_pane(False)", show=False),
+        Binding("end", "line_end_or_pane(True)", show=False),
+    ]
 
     class Submitted(Message):
         def __init__(self, prompt_input: PromptInput, text: str) -> None:
@@ -50,6 +58,15 @@ class PromptInput(TextArea, inherit_bindings=False):
             compact=True,
             placeholder=placeholder,
         )
+
+    def action_line_end_or_pane(self, end: bool) -> None:
+        """Home/End: to the start or end of the line; in an empty box the conversation's keys (top, end)."""
+        if not self.text:
+            raise SkipAction()
+        if end:
+            self.action_cursor_line_end()
+        else:
+            self.action_cursor_line_start()
 
     def _toggle_cursor_blink_visible(self) -> None:
         super()._toggle_cursor_blink_visible()

@@ -1,0 +1,109 @@
+"""The everyday chat loop on a real terminal: the real `edgetui` in a pseudo-terminal, its screen read by pyte."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import pytest
+
+from edgetui.paths import Paths
+from tests.pty_app import Terminal, newest_answer, wait_until
+
+ROWS, COLS = 40, 120
+SENTENCE = "three hats sit quietly; dogs run, quick red doors shut"  # h s d q r: each a catalog key
+CTRL_N, CTRL_Q, TAB, ENTER, NEWLINE = "\x0e", "\x11", "\t", "\r", "\n"
+
+
+def _answered(count: int) -> bool:
+    """The newest answer is complete and the session holds `count` answers (saved by the app)."""
+    from edgetui.core.store import Store
+
+    text, status = newest_answer()
+    if status != "complete":
+        return False
+    store = Store.open(Paths.from_env().db_path, read_only=True)
+    try:
+        sessions = store.list_sessions()
+        return bool(sessions) and sum(m.role == "assistant" for m in store.thread(sessions[0].id)) == count
+    finally:
+        store.close()
+
+
+def _rows_reading(lines: list[str], block: list[str]) -> bool:
+    """`block` on consecutive screen rows, each row starting (after the pane border and margin) with its line."""
+    for i in range(len(lines) - len(block) + 1):
+        rows = [line.split("▏", 1)[-1] for line in lines[i : i + len(block)]]
+        margin = len(rows[0]) - len(rows[0].lstrip())
+        if all(row[margin:].rstrip(" ▕").startswith(want) and row[:margin].strip() == "" for row, want in
+               zip(rows, block, strict=True)):  # fmt: skip
+            return True
+    return False
+
+
+def _wheel_up(term: Terminal, row: int, col: int, times: int) -> None:
+    term.write("".join(f"\x1b[<64;{col};{row}M" for _ in range(times)))  # SGR mouse: button 64 is the wheel up
+
+
+def _drag(term: Terminal, row: int, first: int, last: int) -> None:
+    """Press the left button at (row, first), move to (row, last) and release: a text selection (1-based)."""
+    term.write(
+        f"\x1b[<0;{first};{row}M\x1b[<32;{(first + last) // 2};{row}M\x1b[<32;{last};{row}M\x1b[<0;{last};{row}m"
+    )
+
+
+@pytest.mark.engine
+@pytest.mark.slow
+def test_the_chat_loop_as_a_terminal_shows_it(default_model: Path) -> None:
+    """Three typed lines stay three lines; after scrolling up the next question is in sight; after Ctrl+N from the
+    catalog a sentence full of catalog keys goes into the prompt; a mouse selection reaches the clipboard (OSC 52);
+    and a restart opens the session again."""
+    paths = Paths.from_env().ensure()
+    paths.config_file.write_text("[sampler]\ntemperature = 0.0\ntop_k = 1\nmax_tokens = 40\nseed = 0\n", "utf-8")
+    term = Terminal(default_model, ROWS, COLS)
+    try:
+        term.wait_for(lambda lines: any("ngl" in line for line in lines), "the model to load", 60)
+        term.write("line one" + NEWLINE + "line two" + NEWLINE + "    indented three" + ENTER)
+        assert wait_until(lambda: _answered(1), 60), "the first answer did not finish"
+        term.wait_for(lambda ls: _rows_reading(ls, ["line one", "line two", "    indented three"]), "three lines")
+
+        for i in range(3):
+            term.write(f"Say the number {i}." + ENTER)
+            assert wait_until(lambda n=i: _answered(n + 2), 60), f"answer {i + 2} did not finish"
+        _wheel_up(term, ROWS // 2, COLS // 2, 30)
+        term.wait_for(lambda ls: any("line one" in line for line in ls), "the first question after scrolling up")
+        term.write("Where did the scroll go?" + ENTER)
+        term.wait_for(lambda ls: any("Where did the scroll go?" in line for line in ls), "the new question in sight")
+        assert wait_until(lambda: _answered(5), 60), "the answer after scrolling did not finish"
+
+        term.write(TAB + TAB)  # prompt -> conversation -> catalog
+        term.write(CTRL_N)
+        term.wait_for(lambda ls: not any("Say the number" in line for line in ls), "the new, empty session")
+        term.write(SENTENCE)
+        screen = term.wait_for(lambda ls: any(SENTENCE in line for line in ls), "the sentence in the prompt")
+        assert not any("Hugging Face" in line for line in screen), "\n".join(screen)  # h did not open the Hub
+        assert any("by name" in line for line in screen), "\n".join(screen)  # s did not sort the catalog
+        term.write(ENTER)
+        assert wait_until(lambda: _answered(1), 60), "the answer in the new session did not finish"
+
+        screen = term.wait_for(lambda ls: any(SENTENCE in line for line in ls), "the sent sentence")
+        row = next(i for i, line in enumerate(screen) if SENTENCE in line)
+        col = screen[row].index(SENTENCE)
+        _drag(term, row + 1, col + 1, col + len("three hats sit"))
+        assert wait_until(lambda: b"\x1b]52;c;" in term.raw, 10), "the selection was not copied (no OSC 52)"
+        copied = re.search(rb"\x1b\]52;c;([A-Za-z0-9+/=]*)\x07", bytes(term.raw))
+        assert copied and base64.b64decode(copied.group(1)).decode().startswith("three hats si")
+
+        term.write(CTRL_Q)
+        term.proc.wait(timeout=30)
+    finally:
+        term.close()
+
+    again = Terminal(default_model, ROWS, COLS)  # the last session is open again
+    try:
+        again.wait_for(lambda ls: any(SENTENCE in line for line in ls), "the last session after a restart", 60)
+        again.write(CTRL_Q)
+        again.proc.wait(timeout=30)
+    finally:
+        again.close()
