@@ -4,10 +4,35 @@ from __future__ import annotations
 
 import threading
 import time
+import types
 
 import pytest
 
+from edgetui.core import llama_thread
 from edgetui.core.llama_thread import LlamaThread
+
+
+class FakeClock:
+    """`time` for llama_thread's batching: it moves only when a test's generator says a token took so long."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.lock = threading.Lock()
+
+    def perf_counter(self) -> float:
+        with self.lock:
+            return self.now
+
+    def advance(self, seconds: float) -> None:
+        with self.lock:
+            self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(llama_thread, "time", types.SimpleNamespace(perf_counter=fake.perf_counter))
+    return fake
 
 
 def test_call_runs_on_the_llama_thread_and_returns_or_raises() -> None:
@@ -86,8 +111,10 @@ def test_a_stream_runs_ahead_of_a_slow_consumer_up_to_its_window() -> None:
     it = lt.iterate(gen, ahead=5)
     assert next(it) == 0
     for _ in range(6):  # item 0 and five more were made without the consumer asking for them
-        assert made.acquire(timeout=5)
-    assert not made.acquire(timeout=0.2)  # ...and no more: the window is full
+        assert made.acquire(timeout=30)
+    for _ in range(2):  # two round trips: a stream with room left would have made an item between them
+        lt.call(lambda: None)
+    assert not made.acquire(blocking=False)  # ...and no more: the window is full
     assert list(it) == list(range(1, 100))  # nothing made ahead is lost
 
 
@@ -136,38 +163,43 @@ def test_streams_that_run_ahead_still_interleave() -> None:
     assert order == [f"{tag}{i}" for i in range(4) for tag in (first, second)]  # one item each, in turn
 
 
-def test_gathered_items_arrive_in_batches_merged_in_order() -> None:
+def test_gathered_items_arrive_in_batches_merged_in_order(clock: FakeClock) -> None:
     lt = LlamaThread()
 
     def gen():
         for i in range(60):
-            time.sleep(0.002)  # a token every 2 ms
+            clock.advance(0.002)  # a token every 2 ms
             yield [i]
 
     batches = list(lt.iterate(gen, ahead=100, gather_s=0.03, merge=lambda items: [x for item in items for x in item]))
     assert [x for batch in batches for x in batch] == list(range(60))  # nothing lost, nothing reordered
     assert batches[0] == [0]  # the first item is handed over at once
-    assert len(batches) < 15  # ~60 items in 0.12 s+ at most every 0.03 s: a handful of wake-ups, not 60
+    assert len(batches) <= 6  # 60 items in 0.12 s, at most one batch every 0.03 s after the first: not 60 wake-ups
 
 
-def test_gathered_items_are_handed_over_when_the_consumers_room_runs_out() -> None:
+def test_gathered_items_are_handed_over_when_the_consumers_room_runs_out(clock: FakeClock) -> None:
+    """The clock stands still: no batch is ever due by time, so only the room rule hands the items over (without
+    it, the stream would wait for room the consumer never gets)."""
     lt = LlamaThread()
-    it = lt.iterate(lambda: iter(range(10)), ahead=3, gather_s=60.0)  # without the room rule: a minute per batch
-    start = time.perf_counter()
-    assert list(it) == list(range(10))
-    assert time.perf_counter() - start < 30
+    it = lt.iterate(lambda: iter(range(10)), ahead=3, gather_s=60.0)
+    got: list[int] = []
+    consumer = threading.Thread(target=lambda: got.extend(it), daemon=True)
+    consumer.start()
+    consumer.join(30)  # (a guard against a hang, not a measure of speed)
+    assert not consumer.is_alive(), f"the consumer is stuck after {got}: nothing was handed over when its room ran out"
+    assert got == list(range(10))
 
 
-def test_a_consumer_on_the_llama_thread_gets_the_same_batches() -> None:
+def test_a_consumer_on_the_llama_thread_gets_the_same_batches(clock: FakeClock) -> None:
     lt = LlamaThread()
 
     def gen():
         for i in range(60):
-            time.sleep(0.002)
+            clock.advance(0.002)
             yield [i]
 
     merge = lambda items: [x for item in items for x in item]  # noqa: E731
     batches = lt.call(lambda: list(lt.iterate(gen, gather_s=0.03, merge=merge)))  # as the engine runner does
     assert [x for batch in batches for x in batch] == list(range(60))
     assert batches[0] == [0]
-    assert len(batches) < 15
+    assert len(batches) <= 6

@@ -338,18 +338,21 @@ def test_rss_and_cpu_include_the_extra_pids():
 
     metrics = Metrics(with_gpu=False)
     before = metrics.sample().rss_bytes
-    code = "import time\nx = bytearray(150 * 2**20)\nt = time.time()\nwhile time.time() - t < 3: pass"
-    child = subprocess.Popen([sys.executable, "-c", code])
+    # 150 MiB written (so resident), then a busy loop until it is killed
+    code = "import sys\nx = b'x' * (150 * 2**20)\nprint('ready', flush=True)\nwhile True: pass"
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 10
-        snap = metrics.sample(extra_pids=[child.pid])
-        while (snap.rss_bytes or 0) - (before or 0) < 140 * 2**20 and time.monotonic() < deadline:
-            time.sleep(0.1)
-            snap = metrics.sample(extra_pids=[child.pid])
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        snap = metrics.sample(extra_pids=[child.pid])  # (also the child's first CPU reading: the baseline)
         assert snap.rss_bytes is not None and before is not None
         assert snap.rss_bytes - before >= 140 * 2**20
-        time.sleep(0.3)
-        assert (metrics.sample(extra_pids=[child.pid]).cpu_percent or 0) > 20  # the child's busy loop counts
+        # The child's busy loop counts: a sample shows it, however busy the machine is (each covers ~0.3 s).
+        deadline = time.monotonic() + 30
+        cpu = 0.0
+        while cpu <= 20 and time.monotonic() < deadline:
+            time.sleep(0.3)
+            cpu = metrics.sample(extra_pids=[child.pid]).cpu_percent or 0.0
+        assert cpu > 20, f"no sample in 30 s showed the child's busy loop (last: {cpu:.0f}%)"
     finally:
         child.kill()
         child.wait()
