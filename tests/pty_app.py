@@ -97,15 +97,16 @@ class Terminal:
     def text(self) -> str:
         return "\n".join(self.lines())
 
-    def settled_lines(self, quiet_s: float = 0.02, timeout: float = 2.0) -> list[str]:
-        """The screen between two updates (not halfway through one), as the user sees it."""
+    def settled_lines(self, quiet_s: float = 0.02, timeout: float = 30.0) -> list[str]:
+        """The screen between two updates (not halfway through one), as the user sees it; fails when the app never
+        paused writing for `quiet_s` within `timeout` s."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             with self._lock:
                 if time.monotonic() - self._last_data >= quiet_s:
                     return list(self.screen.display)
             time.sleep(0.002)
-        return self.lines()
+        raise AssertionError(f"the screen was never still for {quiet_s:g} s in {timeout:g} s; it shows:\n{self.text()}")
 
     def wait_for(self, predicate: Callable[[list[str]], object], what: str, timeout: float = 30.0) -> list[str]:
         """Wait until `predicate(screen lines)` holds; fail with `what` and the screen as it was when it did not."""

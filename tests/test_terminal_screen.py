@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -38,15 +37,25 @@ def test_a_streaming_answer_reaches_the_terminal_line_by_line(default_model: Pat
     config.write_text("[sampler]\ntemperature = 0.0\ntop_k = 1\nmax_tokens = 400\nseed = 0\n", encoding="utf-8")
     term = Terminal(default_model, ROWS, COLS)
     try:
-        assert wait_until(lambda: any("ngl" in line for line in term.lines()), 60), "the model did not load"
+        wait_until(lambda: any("ngl" in line for line in term.lines()), 60, "the model to load")
+        # the "Loaded …" notification covers the top of the chat column for a few seconds: ask once it is gone
+        wait_until(lambda: not any("Loaded " in line for line in term.lines()), 30, "the load notification to go")
         os.write(term.master, PROMPT.encode() + b"\r")
-        assert wait_until(lambda: len(newest_answer()[0]) > 1000, 60), "no answer reached the database"
-        time.sleep(0.3)
+        wait_until(lambda: len(newest_answer()[0]) > 1000, 60, "1000 characters of the answer in the database")
         midway, midway_status = term.settled_lines(), newest_answer()[1]
-        assert wait_until(lambda: newest_answer()[1] == "complete", 60), "the answer did not finish"
-        time.sleep(1.0)
-        final_screen = term.settled_lines()
+        wait_until(lambda: newest_answer()[1] == "complete", 60, "the answer to finish")
         answer = _words(newest_answer()[0])
+        final_screen: list[str] = []
+
+        def end_shown() -> bool:  # the finished answer, laid out as Markdown, ends on the screen
+            final_screen[:] = term.settled_lines()
+            final = [s for s in (_words(_chat_column(line)) for line in final_screen) if s and s in answer]
+            return bool(final) and answer.endswith(final[-1])
+
+        try:
+            wait_until(end_shown, 30, "the end of the answer on the screen")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the screen:\n" + "\n".join(final_screen)) from None
         os.write(term.master, b"\x11")  # Ctrl+Q
         term.proc.wait(timeout=30)
     finally:
@@ -63,5 +72,3 @@ def test_a_streaming_answer_reaches_the_terminal_line_by_line(default_model: Pat
     # every line in its place, none repeated or stale: together they are one stretch of the answer
     assert " ".join(shown) in answer, "\n".join(midway)
     assert any("tok/s now" in line for line in midway) and any("Memory" in line for line in midway)
-    final = [s for s in (_words(_chat_column(line)) for line in final_screen) if s and s in answer]
-    assert final and answer.endswith(final[-1]), "\n".join(final_screen)  # the end of the answer is on screen
