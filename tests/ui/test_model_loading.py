@@ -50,7 +50,8 @@ async def test_enter_loads_with_the_real_engine_and_records_predicted_vs_measure
             row = rows[0]
             assert row["n_ctx"] == 512 and row["measured_bytes"] == info.rss_delta_bytes > 0
             assert row["predicted_bytes"] > 50 * MIB and row["rel_error"] is not None
-            # the details screen lists the measurement
+            # the details screen lists the measurement (back in the catalog: a load puts the keyboard in the prompt)
+            await select(pilot, app, default_model)
             await pilot.press("d")
             await wait_for(pilot, lambda: isinstance(app.screen, ModelDetails))
             history = text_of(app.screen.query_one("#details-history", Static))
@@ -75,7 +76,8 @@ async def test_a_model_that_does_not_fit_asks_first_and_n_cancels(default_model:
         await wait_for(pilot, lambda: "Not loaded" in status(app))
         assert engine.info is None
         assert "Not loaded" in status(app) and "does not fit" in status(app)
-        # asked again, "y" loads anyway
+        # asked again (from the catalog: the closed dialog gave the keyboard back to the prompt), "y" loads anyway
+        await select(pilot, app, default_model)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("y")
