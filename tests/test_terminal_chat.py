@@ -31,6 +31,12 @@ def _answered(count: int) -> bool:
         store.close()
 
 
+def _wait_answered(term: Terminal, count: int, what: str) -> None:
+    """The newest session holds `count` complete answers, and the screen no longer says one is being written."""
+    assert wait_until(lambda: _answered(count), 120), f"{what} did not finish"
+    term.wait_for(lambda lines: not any("answering…" in line for line in lines), f"{what} on the screen")
+
+
 def _rows_reading(lines: list[str], block: list[str]) -> bool:
     """`block` on consecutive screen rows, each row starting (after the pane border and margin) with its line."""
     for i in range(len(lines) - len(block) + 1):
@@ -65,17 +71,17 @@ def test_the_chat_loop_as_a_terminal_shows_it(default_model: Path) -> None:
     try:
         term.wait_for(lambda lines: any("ngl" in line for line in lines), "the model to load", 60)
         term.write("line one" + NEWLINE + "line two" + NEWLINE + "    indented three" + ENTER)
-        assert wait_until(lambda: _answered(1), 60), "the first answer did not finish"
+        _wait_answered(term, 1, "the first answer")
         term.wait_for(lambda ls: _rows_reading(ls, ["line one", "line two", "    indented three"]), "three lines")
 
         for i in range(3):
             term.write(f"Say the number {i}." + ENTER)
-            assert wait_until(lambda n=i: _answered(n + 2), 60), f"answer {i + 2} did not finish"
+            _wait_answered(term, i + 2, f"answer {i + 2}")
         _wheel_up(term, ROWS // 2, COLS // 2, 30)
         term.wait_for(lambda ls: any("line one" in line for line in ls), "the first question after scrolling up")
         term.write("Where did the scroll go?" + ENTER)
         term.wait_for(lambda ls: any("Where did the scroll go?" in line for line in ls), "the new question in sight")
-        assert wait_until(lambda: _answered(5), 60), "the answer after scrolling did not finish"
+        _wait_answered(term, 5, "the answer after scrolling")
 
         term.write(TAB + TAB)  # prompt -> conversation -> catalog
         term.write(CTRL_N)
@@ -85,7 +91,7 @@ def test_the_chat_loop_as_a_terminal_shows_it(default_model: Path) -> None:
         assert not any("Hugging Face" in line for line in screen), "\n".join(screen)  # h did not open the Hub
         assert any("by name" in line for line in screen), "\n".join(screen)  # s did not sort the catalog
         term.write(ENTER)
-        assert wait_until(lambda: _answered(1), 60), "the answer in the new session did not finish"
+        _wait_answered(term, 1, "the answer in the new session")
 
         screen = term.wait_for(lambda ls: any(SENTENCE in line for line in ls), "the sent sentence")
         row = next(i for i, line in enumerate(screen) if SENTENCE in line)

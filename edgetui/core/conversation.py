@@ -38,6 +38,7 @@ class Conversation:
     system_prompt: str = ""
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
     skip_turns: int = 0  # oldest user/assistant pairs left out of the model's context (still saved)
+    drop_oldest: bool = False  # when the context is full, leave the oldest turns out without asking
     save_error: str = ""
 
     # -- sessions -----------------------------------------------------------------------------------
@@ -48,8 +49,15 @@ class Conversation:
             raise StoreError(f"There is no session {session_id}")
         sampler = SamplerSettings().updated(session.sampler)
         conv = cls(store, session_id, system_prompt=session.system_prompt, sampler=sampler)
+        conv.drop_oldest = session.drop_oldest
         conv.thread = store.thread(session_id)
         return conv
+
+    def set_drop_oldest(self, drop: bool) -> None:
+        """From now on, a full context leaves this session's oldest turns out without asking (kept in its row)."""
+        self.drop_oldest = drop
+        if self.session_id is not None:
+            self.store.set_drop_oldest(self.session_id, drop)
 
     def ensure_session(self, model_path: str | Path = "", model_name: str = "") -> int:
         if self.session_id is None:
@@ -83,6 +91,14 @@ class Conversation:
 
     def turns(self) -> int:
         return sum(1 for m in self.thread if m.role == "user")
+
+    def unseen_ids(self) -> set[int]:
+        """The messages of the thread that the model no longer sees (the `skip_turns` oldest turns)."""
+        if not self.skip_turns:
+            return set()
+        users = [i for i, m in enumerate(self.thread) if m.role == "user"]
+        end = users[self.skip_turns] if self.skip_turns < len(users) else len(self.thread)
+        return {m.id for m in self.thread[:end]}
 
     # -- writing a turn -------------------------------------------------------------------------------
     def add_user(self, text: str, *, parent_id: int | None = -1, model_path: str = "", model_name: str = "") -> int:

@@ -149,7 +149,9 @@ def m004_fts(db: Database) -> None:
 
 @migrations()
 def m005_app_state(db: Database) -> None:
-    """What the app keeps between runs: the last session, the loaded model, theme, catalog sort, saved defaults."""
+    """What the app keeps between runs (the last session, the loaded model, theme, catalog sort, saved defaults),
+    and a session's choice to drop its oldest turns without asking when the context is full."""
+    db.execute("ALTER TABLE sessions ADD COLUMN drop_oldest INTEGER NOT NULL DEFAULT 0")
     db.execute("""
         CREATE TABLE app_state (
             key TEXT PRIMARY KEY,

@@ -117,6 +117,8 @@ class StreamTally:
         if usage:
             timings["usage"] = usage
         stats.prompt_tokens = int(usage.get("prompt_tokens") or prompt_total)
+        if not tm and not ol:  # a server that says nothing of a cache: every prompt token counts as read
+            stats.prompt_eval_tokens = stats.prompt_tokens
         stats.engine_timings = timings
         if not self.n_chunks and stats.stop_reason is StopReason.EOS:
             stats.note = "The server ended its answer at once, without any text."

@@ -209,6 +209,9 @@ class Store:
     def set_model(self, session_id: int, model_path: str | Path, model_name: str) -> None:
         self._set(session_id, model_path=str(model_path), model_name=model_name)
 
+    def set_drop_oldest(self, session_id: int, drop: bool) -> None:
+        self._exec("UPDATE sessions SET drop_oldest = ? WHERE id = ?", (int(drop), session_id))
+
     def set_current(self, session_id: int, leaf_id: int | None) -> None:
         self._exec("UPDATE sessions SET current_message_id = ? WHERE id = ?", (leaf_id, session_id))
 

@@ -24,7 +24,8 @@ MESSAGE_INSERT = ("session_id", "parent_id", "role", "content", "status", "creat
 MESSAGE_COLS = "id, session_id, parent_id, role, content, status, created, updated, model"
 SESSION_SELECT = (
     "SELECT s.id, s.title, s.created, s.updated, s.model_path, s.model_name, s.system_prompt, s.sampler,"
-    " s.current_message_id, s.kind, (SELECT count(*) FROM messages m WHERE m.session_id = s.id) AS message_count"
+    " s.current_message_id, s.kind, s.drop_oldest,"
+    " (SELECT count(*) FROM messages m WHERE m.session_id = s.id) AS message_count"
     " FROM sessions s"
 )
 
@@ -42,6 +43,7 @@ class SessionInfo:
     current_message_id: int | None
     kind: str = "chat"
     message_count: int = 0
+    drop_oldest: bool = False  # when the context is full, its oldest turns are left out without asking
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,7 +93,9 @@ def decode_json(row: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 
 def session_from_row(row: dict[str, Any]) -> SessionInfo:
-    return SessionInfo(**decode_json(row, "sampler"))
+    row = decode_json(row, "sampler")
+    row["drop_oldest"] = bool(row.get("drop_oldest"))
+    return SessionInfo(**row)
 
 
 def title_from(text: str, width: int = 60) -> str:

@@ -462,9 +462,13 @@ class EdgeApp(ModelLoading, App[None]):
             gauges.show_rate(rate.rate(now), rate.smoothed_at(now), list(rate.history))
 
     def token_rate_start(self) -> None:
+        """A new answer starts: its rate from zero, and the gauges no longer show the last answer's figures."""
         import time
 
         self.token_rate.reset(time.perf_counter())
+        gauges = self.gauges
+        gauges.show_last(None)
+        gauges.show_rate(0.0, 0.0, [])
 
     def token_rate_add(self, t: float, tokens: int) -> None:
         self.token_rate.add(t, tokens)

@@ -119,3 +119,24 @@ async def test_the_real_model_s_line_breaks_stay_on_the_screen(default_model: Pa
             words = line.split()[-1].strip("*_`")  # Markdown may restyle the start (a list marker), not the end
             assert any(row.rstrip().endswith(words) for row in screen.split("\n")), (line, screen)
     app.engine.unload()
+
+
+async def test_a_wheel_turn_as_an_answer_ends_still_scrolls() -> None:
+    """Until the next frame the screen sends the wheel's events to the widget under the pointer as it was: the end
+    of the answer, removed when the answer ends. They reach the conversation all the same."""
+    app = make_app(FakeEngine(" ".join(f"word{i}" for i in range(300)), delay=0.005))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(pilot, app)
+        await _send(pilot, app, "first")
+        app.chat.prompt.text = "second"
+        await pilot.press("enter")
+        await wait_answer_words(pilot, app, 5)
+        tail = messages(app)[-1].tail
+        assert tail is not None
+        await wait_idle(pilot, app)
+        assert not tail.is_attached  # the answer ended: its tail is gone
+        lst = app.chat.message_list
+        before = lst.scroll_y
+        event = events.MouseScrollUp(tail, 2, 2, 0, -1, 0, False, False, False, screen_x=4, screen_y=4)
+        tail._forward_event(event)  # as the screen does with the map of the frame before
+        await wait_for(pilot, lambda: lst.scroll_y < before, what="the conversation scrolled up")

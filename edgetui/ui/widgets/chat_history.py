@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 from textual.widgets import Static
 
+from edgetui.core.stats_text import STATUS_LABEL, answer_footer, stats_from_record
 from edgetui.core.store import StoredMessage, StoreError
-from edgetui.ui.widgets.message_view import MessageView, stats_line_from_record
+from edgetui.ui.widgets.message_view import MessageView
 
 if TYPE_CHECKING:
     from edgetui.ui.widgets.chat_pane import ChatPane
@@ -17,8 +18,6 @@ if TYPE_CHECKING:
     _Base = ChatPane
 else:
     _Base = object
-
-STATUS_LABEL = {"stopped": "stopped", "error": "error", "interrupted": "interrupted (edgetui was killed mid-answer)"}
 
 
 class EarlierMarker(Static):
@@ -64,6 +63,7 @@ class ChatHistory(_Base):
             await self.message_list.mount_all(views)
         for view, msg in zip(views[1 if start else 0 :], msgs[start:], strict=True):
             self._decorate(view, msg)
+        self.mark_unseen()
         self.message_list.scroll_end(animate=False)
         self.refresh_status()
 
@@ -84,14 +84,16 @@ class ChatHistory(_Base):
             runs = store.runs(message_id=msg.id) if msg.role == "assistant" else []
         except StoreError:
             return
-        footer = ""
         if runs:
-            footer = stats_line_from_record(runs[-1])
-        label = STATUS_LABEL.get(msg.status)
-        if label:
-            footer = f"{label} · {footer}" if footer else label
+            run = runs[-1]
+            footer, warn = answer_footer(stats_from_record(run), msg.status)
+            if run.get("model_name") and not footer.startswith("error"):
+                footer = f"{footer} · {run['model_name']}"
+        else:
+            footer = STATUS_LABEL.get(msg.status, "")
+            warn = bool(footer)
         if footer:
-            view.set_footer(footer, warn=bool(label))
+            view.set_footer(footer, warn=warn)
 
     async def show_earlier(self, count: int | None = None) -> int:
         """Mount up to `count` (`STEP`) messages before the first one shown, above it, with the same lines still in
@@ -113,6 +115,7 @@ class ChatHistory(_Base):
         await lst.mount_all(views, after=marker)
         for view, msg in zip(views, msgs[start:], strict=False):
             self._decorate(view, msg)
+        self.mark_unseen()
         if start:
             marker.update(self._marker_text())
         else:

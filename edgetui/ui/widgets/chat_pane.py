@@ -13,6 +13,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from edgetui.core.conversation import Conversation
+from edgetui.core.stats_text import answer_footer
 from edgetui.core.store import StoreError
 from edgetui.core.types import ChatMessage, StopReason
 from edgetui.ui.messages import (
@@ -26,7 +27,7 @@ from edgetui.ui.messages import (
 from edgetui.ui.widgets.chat_actions import ChatActions
 from edgetui.ui.widgets.chat_history import ChatHistory
 from edgetui.ui.widgets.message_list import MessageList
-from edgetui.ui.widgets.message_view import MessageView, stats_line
+from edgetui.ui.widgets.message_view import MessageView
 from edgetui.ui.widgets.prompt_input import PromptInput
 
 if TYPE_CHECKING:
@@ -123,12 +124,15 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
         status.set_class(warn, "-warn")
 
     def refresh_status(self) -> None:
+        """Context use and what the chat is doing, short enough for one line in a narrow pane (the model's name is
+        in the header); a long one (an error, editing, turns left out) wraps instead of being cut off."""
         info = self.edge.engine.info
         if info is None:
             return
-        parts = [info.name, f"ctx {self.context_used}/{info.n_ctx}"]
+        parts = [f"ctx {self.context_used}/{info.n_ctx}"]
         if self.conv.skip_turns:
-            parts.append(f"{self.conv.skip_turns} oldest turn(s) left out")
+            turns = self.conv.skip_turns
+            parts.append(f"{turns} oldest turn{'s' if turns != 1 else ''} left out")
         if self._edit_id is not None:
             parts.append("editing: Enter resends as a new branch, Esc cancels")
         elif self.generating:
@@ -215,35 +219,54 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
         await self.send(text, parent_id=parent)
 
     async def _fits_or_trim(self, text: str) -> bool:
-        """Check the next turn fits the context; offer to leave the oldest turns out when it does not."""
-        from edgetui.ui.screens.confirm_dialog import ConfirmDialog
+        """Check the next turn fits the context; when it does not, leave the oldest turns out of what the model sees
+        (asking first, unless the session said "always")."""
+        from edgetui.ui.screens.confirm_dialog import ALWAYS, ConfirmDialog
 
         info = self.edge.engine.info
         if info is None or not info.n_ctx:
             return True
-        reserve = min(self.conv.sampler.max_tokens, max(64, info.n_ctx // 8))
+        conv = self.conv
+        reserve = min(conv.sampler.max_tokens, max(64, info.n_ctx // 8))
         try:
-            need = self.edge.engine.count_tokens(self.conv.model_messages([ChatMessage("user", text)])) + reserve
+            need = self.edge.engine.count_tokens(conv.model_messages([ChatMessage("user", text)])) + reserve
         except Exception:
             return True
         if need <= info.n_ctx:
             return True
-        body = (
-            f"This turn needs about {need} tokens (with room for the answer) but the context holds {info.n_ctx}.\n"
-            "Leave the oldest turns out of what the model sees? They stay saved in the session."
-        )
-        if not await self.app.push_screen_wait(ConfirmDialog("Context full", body, yes="Drop oldest turns")):
-            self.set_status("Not sent: the conversation does not fit the context.", warn=True)
-            return False
-        while self.conv.skip_turns < self.conv.turns():
-            self.conv.skip_turns += 1
-            msgs = self.conv.model_messages([ChatMessage("user", text)])
+        if not conv.drop_oldest:
+            body = (
+                f"This turn needs about {need} tokens (with room for the answer) but the context holds {info.n_ctx}."
+                "\nLeave the oldest turns out of what the model sees? They stay saved in the session."
+            )
+            dialog = ConfirmDialog("Context full", body, yes="Drop oldest turns", always="Always for this session")
+            answer = await self.app.push_screen_wait(dialog)
+            if not answer:
+                self.set_status("Not sent: the conversation does not fit the context.", warn=True)
+                return False
+            if answer == ALWAYS:
+                try:
+                    conv.set_drop_oldest(True)
+                except StoreError:
+                    conv.drop_oldest = True  # for as long as the session is open
+        skipped = conv.skip_turns
+        while conv.skip_turns < conv.turns():
+            conv.skip_turns += 1
+            msgs = conv.model_messages([ChatMessage("user", text)])
             if self.edge.engine.count_tokens(msgs) + reserve <= info.n_ctx:
+                self.mark_unseen()
                 return True
+        conv.skip_turns = skipped
         self.set_status(
             "Even alone, this prompt does not fit the context: shorten it or load a larger context.", warn=True
         )
         return False
+
+    def mark_unseen(self) -> None:
+        """Mark the messages the model no longer sees (left out when the context was full)."""
+        unseen = self.conv.unseen_ids()
+        for view in self.views():
+            view.set_unseen(view.message_id in unseen)
 
     async def send(self, text: str, parent_id: int | None = -1) -> None:
         self._user_view = MessageView("user", text)
@@ -375,13 +398,7 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
         await answer.finish()
         self.generating = False
         self._cancel = None
-        footer, warn = stats_line(stats), False
-        if stats.stop_reason is StopReason.CANCELLED:
-            footer, warn = f"stopped · {footer}", True
-        elif stats.stop_reason is StopReason.ERROR:
-            footer, warn = f"error: {stats.error}", True
-        elif stats.note:
-            footer, warn = f"{stats.note} · {footer}", True
+        footer, warn = answer_footer(stats)
         answer.set_footer(footer, warn=warn)
         if not message.text and stats.stop_reason is StopReason.EOS:
             await answer.replace_text("*(empty answer)*")

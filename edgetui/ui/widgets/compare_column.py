@@ -10,9 +10,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
+from edgetui.core.stats_text import answer_footer
 from edgetui.core.types import StopReason
 from edgetui.ui.widgets.chat_markdown import ChatMarkdown
-from edgetui.ui.widgets.message_view import stats_line
 
 
 def divergence_text(answer: str, start: int, end: int) -> Text:
@@ -104,15 +104,7 @@ class CompareColumn(Vertical):
         if self.answers and self.answers[-1] != result.answer:
             self.answers[-1] = result.answer
             await self._answer.update(result.answer)
-        warn = stats.stop_reason in (StopReason.CANCELLED, StopReason.ERROR)
-        if stats.stop_reason is StopReason.ERROR:
-            footer = f"error: {stats.error}"
-        elif stats.note and not stats.gen_tokens:
-            footer = stats.note
-        else:
-            footer = stats_line(stats)
-            if stats.stop_reason is StopReason.CANCELLED:
-                footer = f"stopped · {footer}"
+        footer, warn = answer_footer(stats)
         self._foot.update(footer)
         self._foot.set_class(warn, "-warn")
         if not result.answer and stats.stop_reason is StopReason.EOS:

@@ -48,6 +48,7 @@ class GaugePane(Vertical):
 
     def on_mount(self) -> None:
         self._show("g-tps", "     – tok/s now\n     – tok/s avg")  # as tall as the figures: no layout when they come
+        self.show_last(None)
         self.show_gpus([])
 
     def show_rate(self, current: float, smoothed: float, history: list[float]) -> None:
@@ -56,12 +57,16 @@ class GaugePane(Vertical):
         spark.data = history[-40:]  # always shown: no layout when it starts
         paint_now(spark)
 
-    def show_last(self, stats: GenerationStats) -> None:
+    def show_last(self, stats: GenerationStats | None) -> None:
+        """The last answer's timings; None while a new one starts (the previous one's are not its own)."""
+        if stats is None:
+            self._show("g-last", "TTFT –\nprompt –\ngen –")
+            return
+        read = stats.prompt_eval_tokens
+        prompt = "cached" if stats.prompt_tokens and not read else f"{stats.prompt_tps:.0f} tok/s"
         self._show(
             "g-last",
-            f"TTFT {stats.ttft_s * 1000:.0f} ms\n"
-            f"prompt {stats.prompt_tps:.0f} tok/s\n"
-            f"gen {stats.gen_tps:.1f} tok/s ({stats.gen_tokens})",
+            f"TTFT {stats.ttft_s * 1000:.0f} ms\nprompt {prompt}\ngen {stats.gen_tps:.1f} tok/s ({stats.gen_tokens})",
         )
 
     def show_context(self, used: int, n_ctx: int) -> None:

@@ -6,6 +6,7 @@ from rich._wrap import divide_line  # what Textual's Content.wrap uses
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.content import Content
 from textual.geometry import Region, Size
 from textual.strip import Strip
@@ -79,6 +80,7 @@ class LiveTail(OneLayout, Widget):
         self._top = 0  # the first line shown (lines above the window), when last painted
         self._strips: dict[int, Strip] = {}  # finished lines in the window as painted (it moves them up a row)
         self._strips_for: tuple[int, Style] | None = None  # the width and style they were painted with
+        self._host: Widget | None = None  # the message it is the end of (it outlives the tail)
 
     # -- text ---------------------------------------------------------------------------------------------
     def set_text(self, text: str) -> None:
@@ -203,6 +205,20 @@ class LiveTail(OneLayout, Widget):
             repaint(self, Region(0, first, self._width, end - first))  # those lines alone, not what is around them
 
     # -- Textual hooks --------------------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self._host = self.parent if isinstance(self.parent, Widget) else None
+
+    def _forward_event(self, event: events.Event) -> None:
+        """The mouse wheel over the tail scrolls the list: its events go straight to the message around the tail,
+        as they would bubble to it. When an answer ends, the tail is removed, and until the next frame the screen
+        still sends the wheel's events to it, where they were lost (seen on a busy machine: a wheel turn just as an
+        answer ended did nothing). textual is pinned: `_forward_event` is private."""
+        host = self._host
+        if isinstance(event, events.MouseScrollUp | events.MouseScrollDown) and host is not None:
+            host._forward_event(event)
+            return
+        super()._forward_event(event)
+
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         if width != self._width:
             self._new_width(width)

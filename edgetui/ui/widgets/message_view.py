@@ -10,7 +10,6 @@ from textual.widget import Widget
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
-from edgetui.core.types import GenerationStats, StopReason
 from edgetui.ui.widgets.chat_markdown import ChatMarkdown
 from edgetui.ui.widgets.live_tail import RESERVE_LINES, LiveTail, OneLayout, block_boundary
 from edgetui.ui.widgets.message_list import MessageList
@@ -26,18 +25,6 @@ _FENCE = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.
 def code_blocks(markdown: str) -> list[str]:
     """The contents of the fenced code blocks of a Markdown text, in order."""
     return [m.group(2) for m in _FENCE.finditer(markdown)]
-
-
-def stats_line(stats: GenerationStats) -> str:
-    parts = [
-        f"{stats.gen_tokens} tok",
-        f"{stats.gen_tps:.1f} tok/s",
-        f"TTFT {stats.ttft_s * 1000:.0f} ms",
-        f"prompt {stats.prompt_tokens} tok @ {stats.prompt_tps:.0f} tok/s",
-    ]
-    if stats.stop_reason is not StopReason.EOS:
-        parts.append(str(stats.stop_reason))
-    return " · ".join(parts)
 
 
 class MessageView(OneLayout, Vertical, can_focus=True):
@@ -56,12 +43,13 @@ class MessageView(OneLayout, Vertical, can_focus=True):
         self.message_id = message_id
         self.status = status
         self.branch: tuple[int, int] = (1, 1)  # position among sibling branches, and their count
+        self.unseen = False  # left out of what the model sees (the context was full)
         self._stream: MarkdownStream | None = None
         self._committed = len(text)  # how much of `text` the Markdown has; the rest is in the live tail
         self._tail: LiveTail | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(self._title(), classes="message-title")
+        yield Static(self._title(), classes="message-title", markup=False)
         if self.role == "assistant":
             yield ChatMarkdown(self.text, classes="message-body")
         else:  # what the user typed (or the app says), verbatim: line breaks, indentation, no Markdown surprises
@@ -77,7 +65,15 @@ class MessageView(OneLayout, Vertical, can_focus=True):
         label = ROLE_LABELS.get(self.role, self.role)
         pos, count = self.branch
         branch = f"  ‹{pos}/{count}›" if count > 1 else ""
-        return f"{label}{branch}"
+        unseen = "  · not seen by the model (context full)" if self.unseen else ""
+        return f"{label}{branch}{unseen}"
+
+    def set_unseen(self, unseen: bool) -> None:
+        if unseen != self.unseen:
+            self.unseen = unseen
+            self.set_class(unseen, "-unseen")
+            if self.is_mounted:
+                self.query_one(".message-title", Static).update(self._title())
 
     @property
     def body(self) -> Markdown:
@@ -183,11 +179,3 @@ class MessageView(OneLayout, Vertical, can_focus=True):
         self.text = text
         self._committed = len(text)
         await self.body.update(text)
-
-
-def stats_line_from_record(run: dict) -> str:
-    """The footer of a saved answer, from its runs row."""
-    return (
-        f"{run.get('gen_tokens') or 0} tok · {run.get('gen_tps') or 0:.1f} tok/s · "
-        f"TTFT {(run.get('ttft_s') or 0) * 1000:.0f} ms · {run.get('model_name') or ''}"
-    )
