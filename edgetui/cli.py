@@ -56,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     func = getattr(args, "func", None)
     try:
         if func is not None:
+            from edgetui.commands.common import guard_terminal
+
+            guard_terminal()  # what a headless command prints: no escape sequence from its text reaches a terminal
             return int(func(args) or 0)
         from edgetui.commands.tui import run_tui
 

@@ -55,6 +55,7 @@ class FakeOpenAIServer:
     slow_s: float = 3.0
     trickle_n: int = 200
     trickle_s: float = 0.01
+    error_message: str = "the fake server crashed"  # what mode "500" says
     requests: list[Recorded] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
 
@@ -184,7 +185,7 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             if mode in ("401", "403"):
                 self._error(int(mode), "Invalid API key")
             elif mode == "500":
-                self._error(500, "the fake server crashed")
+                self._error(500, server.error_message)
             elif mode == "slow":
                 time.sleep(server.slow_s)
                 self._error(503, "too late")

@@ -113,3 +113,33 @@ def test_the_chat_loop_as_a_terminal_shows_it(default_model: Path) -> None:
         again.proc.wait(timeout=30)
     finally:
         again.close()
+
+
+def test_a_hostile_server_s_escape_sequences_never_reach_the_terminal() -> None:
+    """An OpenAI-compatible server streams OSC 52 (write the clipboard), OSC 0 (the window title) and a screen
+    clear: the terminal gets none of them, the screen shows them as marks, and so does the session reopened."""
+    from tests.fake_openai_server import FakeOpenAIServer
+
+    osc52, title, clear = "\x1b]52;c;SGFja2Vk\x07", "\x1b]0;PWNED\x07", "\x1b[2J\x1b[31mRED"
+    attacks = [osc52.encode(), title.encode(), clear.encode()]
+    with FakeOpenAIServer() as server:
+        server.chunks = ["Sure ", osc52, " here ", title, " and ", clear, " done."]
+        paths = Paths.from_env().ensure()
+        paths.config_file.write_text(
+            f'[[endpoints]]\nname = "evil"\nbase_url = "{server.url}/v1"\nmodel = "fake-model"\n', "utf-8"
+        )
+        for run in ("first", "reopened"):
+            term = Terminal(Path("openai:evil/fake-model"), ROWS, COLS)
+            try:
+                term.wait_for(lambda ls: any("remote · ngl" in line for line in ls), f"the endpoint loaded ({run})", 60)
+                if run == "first":
+                    term.write("Say something nice." + ENTER)
+                screen = term.wait_for(lambda ls: any("done." in line for line in ls), f"the answer ({run})", 60)
+                assert any("␛]52;c;SGFja2Vk␇" in line for line in screen), "\n".join(screen)
+                assert not any(attack in term.raw for attack in attacks), (
+                    f"an escape sequence reached the terminal ({run})"
+                )
+                term.write(CTRL_Q)
+                term.proc.wait(timeout=30)
+            finally:
+                term.close()

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgetui.commands.common import fail, gpu_layers_arg, load_settings, model_arg, print_json
+from edgetui.commands.common import control, fail, gpu_layers_arg, load_settings, model_arg, print_json
 
 
 def register(subparsers: Any) -> None:
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     finally:
         if progress is not None:
-            sys.stderr.write("\r\x1b[K")
+            control(sys.stderr, "\r\x1b[K")
             sys.stderr.flush()
     _save(results, cfg.db_path(paths))
     if args.json:
@@ -178,7 +178,8 @@ def _fraction(text: str) -> float:
 
 
 def _print_progress(message: str, done: int, total: int) -> None:
-    sys.stderr.write(f"\r\x1b[Kbench {done}/{total}: {message}")
+    control(sys.stderr, "\r\x1b[K")
+    sys.stderr.write(f"bench {done}/{total}: {message}")
     sys.stderr.flush()
 
 

@@ -1,14 +1,54 @@
-"""Helpers shared by the subcommands: settings from the environment, JSON output, errors for the user."""
+"""Helpers shared by the subcommands: settings, JSON output, errors for the user, safe terminal output."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from edgetui.config import Config
+from edgetui.core.visible_text import visible
 from edgetui.paths import Paths
+
+
+class VisibleStream:
+    """A terminal's stdout or stderr for the subcommands: what they print (session text, model names, a server's
+    errors) goes through `visible()`, so that no escape sequence in it acts on the terminal; `control()` writes
+    edgetui's own terminal commands (a progress line redrawn in place). Piped or redirected output is not wrapped:
+    an export to a file keeps the text as it was saved."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(visible(text))
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def control(self, sequence: str) -> None:
+        self._stream.write(sequence)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def guard_terminal() -> None:
+    """Wrap stdout and stderr in `VisibleStream` where they are terminals (once)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, VisibleStream) and stream.isatty():
+            setattr(sys, name, VisibleStream(stream))
+
+
+def control(stream: Any, sequence: str) -> None:
+    """Write one of edgetui's own terminal commands (`\r`, `ESC[K`) to `stream`, wrapped or not."""
+    if isinstance(stream, VisibleStream):
+        stream.control(sequence)
+    else:
+        stream.write(sequence)
 
 
 def load_settings(**overrides: Any) -> tuple[Paths, Config]:

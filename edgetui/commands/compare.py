@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgetui.commands.common import fail, find_model, load_settings, print_json
+from edgetui.commands.common import control, fail, find_model, load_settings, print_json
 from edgetui.core.compare_records import compare_to_record  # noqa: F401  (re-exported for saving results later)
 
 
@@ -201,7 +201,8 @@ def _progress(args: argparse.Namespace) -> Any:
         return None
 
     def show(done: int, total: int) -> None:
-        sys.stderr.write(f"\r\x1b[Kquality: {done}/{total} tokens" + ("\n" if done >= total else ""))
+        control(sys.stderr, "\r\x1b[K")
+        sys.stderr.write(f"quality: {done}/{total} tokens" + ("\n" if done >= total else ""))
         sys.stderr.flush()
 
     return show

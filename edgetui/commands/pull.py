@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from edgetui.commands.common import fail, print_json
+from edgetui.commands.common import control, fail, print_json
 from edgetui.core.units import format_bytes
 
 
@@ -118,7 +118,8 @@ class ProgressLine:
         rate = (done - self.start) / (now - self.t0) if now > self.t0 else 0.0
         text = f"{self.label}  {pct:5.1f}%  {format_bytes(done)} / {format_bytes(total)}  {format_bytes(rate)}/s"
         if self.tty:
-            self.stream.write("\r" + text.ljust(78))
+            control(self.stream, "\r")
+            self.stream.write(text.ljust(78))
             self.drawn = True
         elif int(pct // 10) != self.last_step:
             self.last_step = int(pct // 10)

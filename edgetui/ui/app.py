@@ -10,6 +10,7 @@ from pathlib import Path
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from edgetui.config import Config
@@ -18,10 +19,12 @@ from edgetui.core.engine import Engine, LlamaEngine
 from edgetui.core.metrics import Metrics, TokenRate
 from edgetui.core.store import Store, StoreError
 from edgetui.core.types import GenerationStats, SamplerSettings
+from edgetui.core.visible_text import visible
 from edgetui.paths import Paths
 from edgetui.ui.messages import SessionShown
 from edgetui.ui.model_loading import ModelLoading
 from edgetui.ui.screens.main_screen import MainScreen
+from edgetui.ui.textual_internals import show_control_characters
 from edgetui.ui.widgets.catalog_pane import CatalogPane
 from edgetui.ui.widgets.chat_pane import ChatPane
 from edgetui.ui.widgets.gauge_pane import GaugePane
@@ -107,6 +110,7 @@ class EdgeApp(ModelLoading, App[None]):
         `reopen_session`), and keeps the theme, the catalog's sort and "save as default" settings from one run to the
         next (in the database's app_state)."""
         super().__init__()
+        show_control_characters()  # (under the widgets' own `visible()`: text that gets to the screen another way)
         self.services = services
         self.config = services.config
         self.paths = services.paths
@@ -131,6 +135,19 @@ class EdgeApp(ModelLoading, App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Chat keys act only while the chat is on screen (not under the compare or sessions screens)."""
         return action not in self.CHAT_ACTIONS or self.screen is getattr(self, "main_screen", None)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification of the app and its screens: never markup, control characters shown as marks (what
+        they say often comes from a model, a server, a file name or the database)."""
+        super().notify(visible(message), title=visible(title), severity=severity, timeout=timeout, markup=markup)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -15,6 +15,7 @@ from edgetui.core.fit import NO_FIT, FitEstimate, Resources, estimate_fit, n_gpu
 from edgetui.core.gguf import GGUFHeader
 from edgetui.core.openai_engine import REMOTE_PREFIX
 from edgetui.core.types import EngineError, LoadOptions
+from edgetui.core.visible_text import visible
 from edgetui.ui.catalog_messages import LoadNeedsConfirm, ModelReady
 from edgetui.ui.messages import ModelLoadFailed
 from edgetui.ui.widgets.catalog_pane import CatalogPane, RemoteRow
@@ -265,7 +266,7 @@ class ModelLoading(_Base):
         info = message.info
         self.engine = message.engine
         self.last_fit_line = message.fit_line
-        self.sub_title = info.name
+        self.sub_title = visible(info.name)  # (a file name: anything but / and NUL)
         self.catalog.mark_loaded(info.path, message.fit_line)
         est: FitEstimate | None = message.estimate
         self.gauges.show_model(info, kv_bytes=(est.kv_cpu + est.kv_gpu) if est is not None else None)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
+from textual.await_complete import AwaitComplete
 from textual.widgets import Markdown
 
+from edgetui.core.visible_text import visible
 from edgetui.ui.widgets.code_fence import WrappedFence
 
 
@@ -25,11 +27,19 @@ def _hard_breaks(state: StateCore) -> None:
 
 
 class ChatMarkdown(Markdown):
-    """A Markdown widget for model text: hard line breaks, and code blocks that wrap their long lines instead of
-    cutting them off at the edge (Textual's fence scrolls sideways with no scrollbar, so the end is never seen).
+    """A Markdown widget for model text: hard line breaks, control characters shown as marks (␛), and code blocks
+    that wrap their long lines instead of cutting them off at the edge (Textual's fence scrolls sideways with no
+    scrollbar, so the end is never seen).
     Copying a code block (`k`) still gives its lines whole: it copies the message's text, not the screen."""
 
     BLOCKS = {**Markdown.BLOCKS, "fence": WrappedFence, "code_block": WrappedFence}
 
     def __init__(self, markdown: str = "", *, classes: str | None = None) -> None:
         super().__init__(markdown, classes=classes, parser_factory=chat_parser)
+
+    # Model text is untrusted: its control characters are shown as marks, never sent to the terminal.
+    def update(self, markdown: str) -> AwaitComplete:
+        return super().update(visible(markdown))
+
+    def append(self, markdown: str) -> AwaitComplete:
+        return super().append(visible(markdown))

@@ -16,6 +16,7 @@ from edgetui.core.conversation import Conversation
 from edgetui.core.stats_text import answer_footer
 from edgetui.core.store import StoreError
 from edgetui.core.types import ChatMessage, StopReason
+from edgetui.core.visible_text import visible
 from edgetui.ui.messages import (
     ContextMeasured,
     GenerationFinished,
@@ -83,7 +84,7 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
     def compose(self) -> ComposeResult:
         yield MessageList(id="messages")
         with Vertical(id="prompt-box"):  # its own box: a repaint among the messages does not redraw the prompt
-            yield Static("", id="chat-status")
+            yield Static("", id="chat-status", markup=False)
             yield PromptInput(id="prompt", placeholder="Type a message · Enter sends · Ctrl+J newline · Esc stops")
 
     async def on_mount(self) -> None:
@@ -120,7 +121,7 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
     # -- status line ----------------------------------------------------------------------------------
     def set_status(self, text: str, *, warn: bool = False) -> None:
         status = self.query_one("#chat-status", Static)
-        status.update(text)
+        status.update(visible(text))  # (what a server or the database said, at times)
         status.set_class(warn, "-warn")
 
     def refresh_status(self) -> None:

@@ -10,6 +10,7 @@ from textual.widget import Widget
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
+from edgetui.core.visible_text import visible
 from edgetui.ui.widgets.chat_markdown import ChatMarkdown
 from edgetui.ui.widgets.live_tail import RESERVE_LINES, LiveTail, OneLayout, block_boundary
 from edgetui.ui.widgets.message_list import MessageList
@@ -53,11 +54,11 @@ class MessageView(OneLayout, Vertical, can_focus=True):
         if self.role == "assistant":
             yield ChatMarkdown(self.text, classes="message-body")
         else:  # what the user typed (or the app says), verbatim: line breaks, indentation, no Markdown surprises
-            yield Static(self.text, classes="message-body message-verbatim", markup=False)
+            yield Static(visible(self.text), classes="message-body message-verbatim", markup=False)
         if self.role == "assistant" and not self.text:  # an answer about to stream (saved ones need no tail)
             self._tail = LiveTail(classes="message-tail", reserve=RESERVE_LINES)
             yield self._tail
-        footer = Static("", classes="message-footer")
+        footer = Static("", classes="message-footer", markup=False)
         footer.display = False  # until there is something to say (a blank line under every prompt otherwise)
         yield footer
 
@@ -87,7 +88,7 @@ class MessageView(OneLayout, Vertical, can_focus=True):
 
     def set_footer(self, text: str, *, warn: bool = False) -> None:
         footer = self.query_one(".message-footer", Static)
-        footer.update(text)
+        footer.update(visible(text))  # (an error a server sent, say)
         footer.display = bool(text)
         footer.set_class(warn, "-warn")
 
@@ -153,7 +154,7 @@ class MessageView(OneLayout, Vertical, can_focus=True):
     def _tail_text(self, pending: str) -> str:
         """What the tail shows of the text the Markdown does not have yet: after Markdown blocks, the blank line that
         separates blocks (the Markdown's last block has no margin)."""
-        pending = pending.lstrip("\n")
+        pending = visible(pending.lstrip("\n"))  # model text: its control characters shown as marks
         return "\n" + pending if self._committed else pending
 
     async def _commit(self, upto: int) -> None:
