@@ -1,7 +1,19 @@
-"""Snapshot tests of the main screens (their SVGs are also the README's screenshots)."""
+"""Snapshot tests of the main screen (their SVGs are also the README's screenshots), at 80x24 and 120x40.
+
+What a snapshot shows must not depend on the machine or the moment: the gauges' samples and token rates are frozen,
+the fake engine's timings fixed, toasts cleared, cursors kept from blinking, and the app's home a relative path
+(`fixed_home`), the same in every test on every machine."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+from textual.widgets._toast import ToastRack  # textual is pinned: the screens' toast racks
+
+from edgetui.core.fit import Resources
+from edgetui.core.token_rate import TokenRate
+from tests.core.test_catalog import tiny_model
 from tests.ui.fake_engine import FakeEngine, FrozenMetrics
 from tests.ui.helpers import make_app, settle, wait_loaded, wait_new_answer
 
@@ -11,6 +23,65 @@ ANSWER = """The capital of France is **Paris**. In Python:
 capitals = {"France": "Paris"}
 print(capitals["France"])
 ```"""
+
+SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+HOME = "edgetui-home"  # EDGETUI_HOME, relative to the test's own directory (the current one)
+GIB = 1024**3
+RESOURCES = Resources(ram_available=18 * GIB, ram_total=24 * GIB)  # what the fit estimates see as free memory
+
+
+class FrozenRate(TokenRate):
+    """The live tokens/s gauge reads the same at every sample (the real one follows the wall clock)."""
+
+    def rate(self, now: float | None = None) -> float:
+        return 42.0
+
+    def smoothed_at(self, now: float) -> float:
+        return 40.5
+
+    @property
+    def average(self) -> float:
+        return 40.5
+
+    @property
+    def history(self) -> list[float]:
+        return [12.0, 30.0, 38.0, 41.0, 42.0, 40.0, 43.0, 42.0]
+
+
+@pytest.fixture
+def fixed_home(edgetui_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The app's home as the relative path `edgetui-home` (the test's own directory is the current one), so that
+    every path a screen shows reads the same everywhere; the bundled model is a tiny stand-in in `bundled/`."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EDGETUI_HOME", HOME)
+    bundled = Path("bundled") / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    bundled.parent.mkdir()
+    bundled.write_bytes(tiny_model("SmolLM2 135M Instruct", ftype=3, basename="SmolLM2"))
+    monkeypatch.setenv("EDGETUI_DEFAULT_MODEL", str(bundled))
+    return Path(HOME)
+
+
+def snapshot_app(engine=None, **kwargs):
+    """The app on a fake engine, with frozen gauges and fit resources (call it under `fixed_home`)."""
+    kwargs.setdefault("metrics", FrozenMetrics())
+    app = make_app(engine or FakeEngine(ANSWER), scan_ollama=False, scan_lmstudio=False, **kwargs)
+    app.fit_resources_override = RESOURCES
+    app.token_rate = FrozenRate()
+    return app
+
+
+async def ready(pilot, workers: bool = True) -> None:
+    """Before a snapshot: everything done (`workers=False`: a worker may still be held), no toast, cursors that
+    stay on (a blink would show or hide them by chance)."""
+    app = pilot.app
+    await settle(pilot, workers=workers)
+    app.clear_notifications()
+    for screen in app.screen_stack:  # (clear_notifications clears the top screen's; a dialog shows the one below)
+        for rack in screen.query(ToastRack):
+            rack.show(app._notifications)
+    for box in app.screen.query("Input, TextArea"):
+        box.cursor_blink = False
+    await settle(pilot, workers=workers)
 
 
 def app_with_answer():
@@ -39,6 +110,6 @@ def test_help_screen(snap_compare) -> None:
     async def open_help(pilot) -> None:
         await wait_loaded(pilot, pilot.app)
         await pilot.press("f1")
-        await settle(pilot)
+        await ready(pilot)  # (no "Loaded ..." toast over the help's title)
 
     assert snap_compare(app_with_answer(), terminal_size=(100, 30), run_before=open_help)

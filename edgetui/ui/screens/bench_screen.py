@@ -12,10 +12,11 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, ProgressBar, Static
+from textual.widgets import DataTable, Label, ProgressBar, Static
 
 from edgetui.core.store import StoreError
 from edgetui.core.types import EngineError
+from edgetui.ui.screens.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     from edgetui.ui.app import EdgeApp
@@ -62,7 +63,7 @@ class BenchScreen(Screen[None]):
             yield DataTable(id="bench-table", cursor_type="row", zebra_stripes=True)
             yield ProgressBar(id="bench-progress", show_eta=False)
             yield Static("", id="bench-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

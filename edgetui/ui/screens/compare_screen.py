@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from edgetui.core.compare import CONCURRENT, SEQUENTIAL, SIDES, SWAP, Compare
 from edgetui.core.compare_export import quality_summary
@@ -28,6 +28,7 @@ from edgetui.ui.compare_messages import (
 )
 from edgetui.ui.compare_runner import CompareJob, CompareRunner
 from edgetui.ui.screens.compare_actions import CompareActions
+from edgetui.ui.screens.key_footer import KeyFooter
 from edgetui.ui.screens.model_picker import Candidate, find_candidates, sibling_of, styles_dir
 from edgetui.ui.widgets.compare_column import CompareColumn
 from edgetui.ui.widgets.compare_summary import CompareSummary
@@ -91,7 +92,7 @@ class CompareScreen(CompareActions, Screen[None]):
         yield CompareSummary(id="cmp-summary")
         yield Static(HINT, id="cmp-status")
         yield PromptInput(id="cmp-prompt", placeholder="A prompt for both models · Enter runs · Esc back")
-        yield Footer()
+        yield KeyFooter()
 
     async def on_mount(self) -> None:
         self.query_one(PromptInput).focus()

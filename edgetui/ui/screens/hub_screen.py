@@ -12,12 +12,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
+from textual.widgets import DataTable, Input, Label, ProgressBar, Static
 
 from edgetui.core.fit import CPU_OVERHEAD, FITS, Resources, verdict_for
 from edgetui.core.hub import DownloadCancelled, Hub, HubError, HubFile, HubOffline, HubRepo
 from edgetui.core.units import format_bytes
 from edgetui.ui.catalog_messages import DownloadFinished, DownloadProgressed, HubFailed, HubListed, HubSearched
+from edgetui.ui.screens.key_footer import KeyFooter
 from edgetui.ui.widgets.catalog_pane import FIT_SYMBOL
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class HubScreen(Screen[None]):
             yield DataTable(id="hub-files", cursor_type="row", zebra_stripes=True)
             yield ProgressBar(id="hub-progress", show_eta=True)
             yield Static("", id="hub-status", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         repos = self.query_one("#hub-repos", DataTable)

@@ -7,9 +7,10 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from edgetui.core.conversation import Conversation
+from edgetui.ui.screens.key_footer import KeyFooter
 from edgetui.ui.widgets.catalog_pane import CatalogPane
 from edgetui.ui.widgets.chat_pane import ChatPane
 from edgetui.ui.widgets.gauge_pane import GaugePane
@@ -36,7 +37,7 @@ class MainScreen(Screen):
             yield CatalogPane(id="catalog", sort_key=self.catalog_sort)
             yield ChatPane(self.conversation, id="chat")
             yield GaugePane(id="gauges")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         width = self.app.size.width

@@ -11,12 +11,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from edgetui.core.catalog import CatalogEntry, format_params
 from edgetui.core.fit import FitEstimate, Resources, estimate_fit
 from edgetui.core.gguf import GGUFHeader
 from edgetui.core.units import format_bytes
+from edgetui.ui.screens.key_footer import KeyFooter
 from edgetui.ui.widgets.catalog_pane import RemoteRow
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ class ModelDetails(Screen[None]):
                 yield Static("", id="details-history")
                 yield Label("Siblings (other quantizations of this model)", classes="pane-title")
                 yield Static("", id="details-siblings")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         item = self.item

@@ -9,11 +9,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
 
 from edgetui.core.compare_export import export_comparisons
 from edgetui.core.export import export_session
 from edgetui.core.store import SessionInfo, Store, StoreError
+from edgetui.ui.screens.key_footer import KeyFooter
 
 
 class SessionsScreen(Screen[int | None]):
@@ -41,7 +42,7 @@ class SessionsScreen(Screen[int | None]):
             table: DataTable[str] = DataTable(id="sessions-table", cursor_type="row", zebra_stripes=True)
             yield table
             yield Static("", id="sessions-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

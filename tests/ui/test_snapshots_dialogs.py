@@ -1,0 +1,144 @@
+"""Snapshot tests of every other screen and dialog, at 80x24 and 120x40 (see test_snapshots.py for what keeps them
+the same on every machine: `fixed_home`, frozen gauges, no toasts, cursors that do not blink)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import DataTable, Footer
+from textual.widgets._footer import FooterKey  # textual is pinned: the footer's key widget
+
+from edgetui.core.compare_records import Agreement, CompareResult, MemoryPlan, SideResult, SpeedRecord
+from edgetui.core.types import ChatMessage, GenerationStats, SamplerSettings, StopReason
+from edgetui.ui.compare_messages import CompareTurnDone
+from edgetui.ui.screens.compare_screen import CompareScreen
+from tests.core.test_catalog import tiny_model
+from tests.ui.helpers import wait_for, wait_loaded
+from tests.ui.screen_text import screen_lines
+from tests.ui.test_snapshots import HOME, fixed_home, ready, snapshot_app
+
+__all__ = ["fixed_home"]  # (the fixture, for the tests below)
+
+# Models in the app's models dir (tiny GGUF files: names, quantizations and sizes a screen can show).
+LOADED = "Qwen2.5-0.5B-Instruct-Q4_K_M.gguf"
+SIBLING = "Qwen2.5-0.5B-Instruct-Q8_0.gguf"
+LONG = "Meta-Llama-3.1-8B-Instruct-abliterated-imatrix-Q5_K_M.gguf"
+MODELS = {
+    LOADED: ("Qwen2.5 0.5B Instruct", 15, "Qwen2.5"),
+    SIBLING: ("Qwen2.5 0.5B Instruct", 7, "Qwen2.5"),
+    LONG: ("Meta Llama 3.1 8B Instruct abliterated", 17, "Meta-Llama-3.1"),
+}
+
+
+def put_models(home: Path) -> Path:
+    """The models above in `home`'s models dir; the path of the one the app loads."""
+    models = home / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    for file, (name, ftype, basename) in MODELS.items():
+        (models / file).write_bytes(tiny_model(name, ftype=ftype, layers=2, basename=basename))
+    return models / LOADED
+
+
+def catalog_app(home: Path, **kwargs):
+    """The app with the models above, the Qwen Q4_K_M loaded."""
+    return snapshot_app(model=put_models(home), **kwargs)
+
+
+async def scanned(pilot) -> None:
+    app = pilot.app
+    await wait_loaded(pilot, app)
+    await wait_for(pilot, lambda: app.catalog.catalog is not None and not app.catalog.scanning, what="the scan")
+
+
+async def highlight(pilot, file: str) -> None:
+    """Show the catalog (F2 where the screen is narrow), focus it, highlight the row of `file`."""
+    app = pilot.app
+    await scanned(pilot)
+    if not app.catalog.display:
+        await pilot.press("f2")
+    table = app.catalog.query_one(DataTable)
+    table.focus()
+    key = next(k for k in app.catalog.items if k.endswith(file))
+    table.move_cursor(row=table.get_row_index(key))
+    await pilot.pause()
+
+
+# -- compare (Ctrl+K) -------------------------------------------------------------------------------------------
+def side_result(name: str, file: str, quant: str, tokens: list[str], ids: list[int], size: int, bpw: float,
+                tps: float) -> SideResult:  # fmt: skip
+    """One side's answer as Compare makes it: its tokens (ids and offsets) and speed."""
+    answer, offsets = "", []
+    for token in tokens:
+        offsets.append(len(answer))
+        answer += token
+    speed = SpeedRecord(file_size_bytes=size, bits_per_weight=bpw, n_params=494_032_768,
+                        load_s=0.31, ttft_s=0.052, prompt_tokens=14, prompt_eval_tokens=14, prompt_tps=410.0,
+                        gen_tps=tps, gen_tokens=len(ids))  # fmt: skip
+    stats = GenerationStats(StopReason.EOS, ttft_s=0.052, prompt_tokens=14, prompt_eval_tokens=14, prompt_tps=410.0,
+                            gen_tokens=len(ids), gen_tps=tps, total_s=0.2)  # fmt: skip
+    return SideResult(name, f"{HOME}/models/{file}", Path(file).stem, quant, answer, speed, stats, ids, offsets, "v")
+
+
+def compare_result() -> CompareResult:
+    """A turn of the loaded Q4_K_M (A) against its Q8_0 (B): they part at the fifth token."""
+    a = side_result("a", LOADED, "Q4_K_M", ["Red", ",", " blue", " and", " green", "."], [1, 2, 3, 4, 5, 6],
+                    398 << 20, 4.91, 80.0)  # fmt: skip
+    b = side_result("b", SIBLING, "Q8_0", ["Red", ",", " blue", " and", " pink", "!"], [1, 2, 3, 4, 9, 10],
+                    676 << 20, 8.50, 62.0)  # fmt: skip
+    return CompareResult(1, [ChatMessage("user", "Name three colours.")], a, b, Agreement.of(a, b, greedy=True),
+                         "sequential", MemoryPlan(True, 1100 << 20, 100 << 20, 8 << 30),
+                         SamplerSettings.greedy(max_tokens=12), False)  # fmt: skip
+
+
+async def open_compare_with_a_turn(pilot) -> CompareScreen:
+    """Ctrl+K (A: the loaded model, B: its sibling), then a turn as a run of both models would end it."""
+    app = pilot.app
+    await scanned(pilot)
+    await pilot.press("ctrl+k")
+    await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), what="the compare screen")
+    screen = app.screen
+    await wait_for(pilot, lambda: screen.paths["b"] is not None, what="model B")
+    result = compare_result()
+    for name in ("a", "b"):
+        column = screen.column(name)
+        await column.start_turn("Name three colours.")
+        await column.append(getattr(result, name).answer)
+        await column.finish(getattr(result, name))
+    screen.busy = "turn"
+    screen.post_message(CompareTurnDone(screen._run_id, result, None))
+    await wait_for(pilot, lambda: not screen.busy, what="the turn to end")
+    return screen
+
+
+# -- what an 80x24 terminal shows whole -----------------------------------------------------------------------------
+def cut_keys(app) -> list[str]:
+    """The footer's keys that the bottom line does not show whole ("^k Co": cut; or hidden under the palette)."""
+    line = screen_lines(app)[-1]
+    texts = [f"{k.key_display} {k.description}".strip() for k in app.screen.query_one(Footer).query(FooterKey)]
+    return [t for t in texts if t not in line]
+
+
+async def test_every_footer_shows_whole_keys_at_80x24(fixed_home: Path) -> None:
+    app = catalog_app(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await scanned(pilot)
+
+        async def check(where: str) -> None:
+            await ready(pilot, workers=False)
+            assert cut_keys(app) == [], f"{where}: {screen_lines(app)[-1]!r}"
+            assert "f1 Help" in screen_lines(app)[-1], where  # (the way to every key left out)
+
+        await check("main screen, prompt")
+        await highlight(pilot, LOADED)
+        await check("main screen, catalog")
+        await pilot.press("d")
+        await check("model details")
+        await pilot.press("escape")
+        for key, name in (("ctrl+s", "sessions"), ("ctrl+b", "bench")):
+            await pilot.press(key)
+            await check(name)
+            await pilot.press("escape")
+        screen = await open_compare_with_a_turn(pilot)
+        await check("compare, prompt")
+        screen.column("a").turns.focus()
+        await check("compare, a column")
