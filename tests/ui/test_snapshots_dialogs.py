@@ -9,9 +9,11 @@ from textual.widgets import DataTable, Footer
 from textual.widgets._footer import FooterKey  # textual is pinned: the footer's key widget
 
 from edgetui.core.compare_records import Agreement, CompareResult, MemoryPlan, SideResult, SpeedRecord
+from edgetui.core.store import Store
 from edgetui.core.types import ChatMessage, GenerationStats, SamplerSettings, StopReason
 from edgetui.ui.compare_messages import CompareTurnDone
 from edgetui.ui.screens.compare_screen import CompareScreen
+from edgetui.ui.screens.sessions_screen import SessionsScreen
 from tests.core.test_catalog import tiny_model
 from tests.ui.helpers import wait_for, wait_loaded
 from tests.ui.screen_text import screen_lines
@@ -110,6 +112,25 @@ async def open_compare_with_a_turn(pilot) -> CompareScreen:
     return screen
 
 
+# -- sessions (Ctrl+S) ------------------------------------------------------------------------------------------
+SESSIONS = [  # (title, model, messages)
+    ("Capital of France", "Qwen2.5-0.5B-Instruct-Q4_K_M", 2),
+    ("A packing list for a week of hiking in the Scottish Highlands in October", "Qwen2.5-0.5B-Instruct-Q8_0", 6),
+    ("Refactor the parser", "Meta-Llama-3.1-8B-Instruct-abliterated-imatrix-Q5_K_M", 4),
+]
+
+
+def sessions_store(home: Path) -> Store:
+    store = Store.open(home / "edgetui.db")
+    for title, model, count in SESSIONS:
+        sid = store.create_session(model_path=f"{home}/models/{model}.gguf", model_name=model, title=title)
+        parent = None
+        for i in range(count):
+            role = "user" if i % 2 == 0 else "assistant"
+            parent = store.add_message(sid, role, f"{role} message {i} of {title}", parent_id=parent, model=model)
+    return store
+
+
 # -- what an 80x24 terminal shows whole -----------------------------------------------------------------------------
 def cut_keys(app) -> list[str]:
     """The footer's keys that the bottom line does not show whole ("^k Co": cut; or hidden under the palette)."""
@@ -142,3 +163,20 @@ async def test_every_footer_shows_whole_keys_at_80x24(fixed_home: Path) -> None:
         await check("compare, prompt")
         screen.column("a").turns.focus()
         await check("compare, a column")
+
+
+async def test_the_sessions_table_fits_80_columns_and_says_the_highlighted_session_whole(fixed_home: Path) -> None:
+    store = sessions_store(fixed_home)
+    app = snapshot_app(store=store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(pilot, app)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SessionsScreen), what="the sessions screen")
+        await pilot.press("down")  # the packing list: a title and a model too long for their cells
+        await ready(pilot)
+        lines = screen_lines(app)
+        header = next(line for line in lines if "Updated" in line)
+        assert all(label in header for label in ("Title", "Model", "Msgs")), header
+        title, model = SESSIONS[1][:2]
+        detail = " ".join(line.strip() for line in lines[-6:])
+        assert title in detail and model in detail, detail

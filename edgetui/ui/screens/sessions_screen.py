@@ -16,9 +16,34 @@ from edgetui.core.export import export_session
 from edgetui.core.store import SessionInfo, Store, StoreError
 from edgetui.ui.screens.key_footer import KeyFooter
 
+COLUMNS = (("updated", "Updated"), ("title", "Title"), ("model", "Model"), ("n", "Msgs"))
+UPDATED_WIDTH, COUNT_WIDTH = 16, 4  # "2025-03-12 09:02", "9999"
+
+
+def column_widths(width: int) -> dict[str, int]:
+    """Each column's width in a table `width` columns wide: the date and count whole, the title and the model
+    sharing the rest (3:2), so that every column is in view (the highlighted session's line shows them whole)."""
+    room = width - 2 * len(COLUMNS) - 2 - UPDATED_WIDTH - COUNT_WIDTH  # (each cell's padding, the scrollbar)
+    title = max(10, room * 3 // 5)
+    return {"updated": UPDATED_WIDTH, "title": title, "model": max(8, room - title), "n": COUNT_WIDTH}
+
+
+def clip(text: str, width: int) -> str:
+    """`text` in `width` columns, an ellipsis where it is cut."""
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def describe(session: SessionInfo) -> str:
+    """One session in full, for the line under the table (its cells may be cut)."""
+    model = session.model_name or "no model"
+    kind = " · comparison" if session.kind == "compare" else ""
+    when = session.updated[:16].replace("T", " ")
+    return f"{session.title or '(untitled)'} · {model} · {session.message_count} message(s){kind} · {when}"
+
 
 class SessionsScreen(Screen[int | None]):
-    """Dismisses with the id of the session to open, or None."""
+    """Dismisses with the id of the session to open, or None. The table fits the screen's width; the line under
+    it shows the highlighted session's title and model whole."""
 
     BINDINGS = [
         Binding("escape", "close", "Back"),
@@ -34,6 +59,7 @@ class SessionsScreen(Screen[int | None]):
         super().__init__()
         self.store = store
         self.sessions: dict[str, SessionInfo] = {}
+        self.widths: dict[str, int] = {}
 
     def compose(self) -> ComposeResult:
         with Vertical(id="sessions"):
@@ -41,17 +67,33 @@ class SessionsScreen(Screen[int | None]):
             yield Input(placeholder="Search titles and message text (/)", id="session-search")
             table: DataTable[str] = DataTable(id="sessions-table", cursor_type="row", zebra_stripes=True)
             yield table
-            yield Static("", id="sessions-status")
+            yield Static("", id="sessions-detail", markup=False)
+            yield Static("", id="sessions-status", markup=False)
         yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for key, label in (("updated", "Updated"), ("title", "Title"), ("model", "Model"), ("n", "Msgs")):
-            table.add_column(label, key=key)
+        self._set_columns(self.app.size.width)
         self.reload()
         table.focus()
         where = self.store.path or "memory: nothing is saved"
         self.set_status(f"{len(self.sessions)} session(s) in {where}")
+
+    def _set_columns(self, width: int) -> bool:
+        """Columns for a screen `width` wide; False when they are as they were."""
+        widths = column_widths(width)
+        if widths == self.widths:
+            return False
+        self.widths = widths
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key, width=widths[key])
+        return True
+
+    def on_resize(self) -> None:
+        if self.widths and self._set_columns(self.app.size.width):
+            self.reload(self.query_one("#session-search", Input).value.strip())
 
     def set_status(self, text: str, warn: bool = False) -> None:
         status = self.query_one("#sessions-status", Static)
@@ -67,14 +109,16 @@ class SessionsScreen(Screen[int | None]):
             self.set_status(str(exc), warn=True)
             return
         self.sessions = {str(s.id): s for s in sessions}
+        w = self.widths
         for s in sessions:
             table.add_row(
                 s.updated[:16].replace("T", " "),
-                s.title or "(untitled)",
-                s.model_name or "–",
+                clip(s.title or "(untitled)", w["title"]),
+                clip(s.model_name or "–", w["model"]),
                 str(s.message_count),
                 key=str(s.id),
             )
+        self.show_highlighted()
         if query:
             self.set_status(f"{len(sessions)} session(s) match {query!r}")
 
@@ -84,6 +128,15 @@ class SessionsScreen(Screen[int | None]):
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         return self.sessions.get(str(key))
+
+    def show_highlighted(self) -> None:
+        session = self.current()
+        self.query_one("#sessions-detail", Static).update(describe(session) if session is not None else "")
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self.show_highlighted()
 
     @on(Input.Changed, "#session-search")
     def _search_changed(self, event: Input.Changed) -> None:
