@@ -12,6 +12,7 @@ from edgetui.core.compare_records import Agreement, CompareResult, MemoryPlan, S
 from edgetui.core.store import Store
 from edgetui.core.types import ChatMessage, GenerationStats, SamplerSettings, StopReason
 from edgetui.ui.compare_messages import CompareTurnDone
+from edgetui.ui.screens.bench_screen import BenchScreen
 from edgetui.ui.screens.compare_screen import CompareScreen
 from edgetui.ui.screens.sessions_screen import SessionsScreen
 from tests.core.test_catalog import tiny_model
@@ -131,6 +132,15 @@ def sessions_store(home: Path) -> Store:
     return store
 
 
+# -- bench (Ctrl+B) ------------------------------------------------------------------------------------------------
+BENCHES = [
+    {"model": "qwen2 1B Q4_K - Medium", "size": 398 << 20, "params": 494_032_768, "backend": "CPU", "threads": 2,
+     "n_gpu_layers": 0, "test": "pp512", "tps_mean": 182.41, "tps_std": 3.05, "reps": 5},
+    {"model": "qwen2 1B Q4_K - Medium", "size": 398 << 20, "params": 494_032_768, "backend": "CPU", "threads": 2,
+     "n_gpu_layers": 0, "test": "tg128", "tps_mean": 31.77, "tps_std": 0.42, "reps": 5},
+]  # fmt: skip
+
+
 # -- what an 80x24 terminal shows whole -----------------------------------------------------------------------------
 def cut_keys(app) -> list[str]:
     """The footer's keys that the bottom line does not show whole ("^k Co": cut; or hidden under the palette)."""
@@ -180,3 +190,20 @@ async def test_the_sessions_table_fits_80_columns_and_says_the_highlighted_sessi
         title, model = SESSIONS[1][:2]
         detail = " ".join(line.strip() for line in lines[-6:])
         assert title in detail and model in detail, detail
+
+
+async def test_the_bench_table_shows_its_results_at_80_columns_and_the_highlighted_one_whole(
+    fixed_home: Path,
+) -> None:
+    app = catalog_app(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(pilot, app)
+        for row in BENCHES:
+            app.store.add_benchmark(row)
+        await pilot.press("ctrl+b")
+        await wait_for(pilot, lambda: isinstance(app.screen, BenchScreen), what="the bench screen")
+        await ready(pilot)
+        lines = screen_lines(app)
+        assert "tg128" in lines[2] and "31.77 ± 0.42" in lines[2], lines[2]  # the newest result, in view
+        detail = " ".join(line.strip() for line in lines[-6:])
+        assert "qwen2 1B Q4_K - Medium · tg128 31.77 ± 0.42 t/s" in detail and "2 threads, ngl 0" in detail, detail

@@ -21,7 +21,21 @@ from edgetui.ui.screens.key_footer import KeyFooter
 if TYPE_CHECKING:
     from edgetui.ui.app import EdgeApp
 
-COLUMNS = ("model", "size", "params", "backend", "threads", "ngl", "test", "t/s", "when")
+COLUMNS = ("model", "test", "t/s", "size", "params", "backend", "threads", "ngl", "when")  # the result first
+
+
+def describe(row: dict[str, Any]) -> str:
+    """One result in full, for the line under the table (an 80-column screen shows its first columns)."""
+    from edgetui.core.bench import format_params
+    from edgetui.core.units import format_bytes
+
+    tps = f"{row.get('tps_mean') or 0:.2f} ± {row.get('tps_std') or 0:.2f} t/s"
+    return (
+        f"{row.get('model', '')} · {row.get('test', '')} {tps} · {format_bytes(int(row.get('size') or 0))}, "
+        f"{format_params(int(row.get('params') or 0))} params · {row.get('backend', '')}, "
+        f"{row.get('threads', '')} threads, ngl {row.get('n_gpu_layers', '')} · "
+        f"{str(row.get('created', ''))[:16].replace('T', ' ')}"
+    )
 
 
 class BenchProgressed(Message):
@@ -52,6 +66,7 @@ class BenchScreen(Screen[None]):
         super().__init__()
         self.reps = reps
         self._cancel: threading.Event | None = None
+        self.rows: dict[str, dict[str, Any]] = {}  # row key -> the stored result
 
     @property
     def edge(self) -> EdgeApp:
@@ -61,6 +76,7 @@ class BenchScreen(Screen[None]):
         with Vertical(id="bench"):
             yield Label("Benchmarks (llama-bench's method: random tokens, warm-up, mean ± std)", classes="pane-title")
             yield DataTable(id="bench-table", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="bench-detail", markup=False)
             yield ProgressBar(id="bench-progress", show_eta=False)
             yield Static("", id="bench-status")
         yield KeyFooter()
@@ -94,18 +110,38 @@ class BenchScreen(Screen[None]):
         except StoreError as exc:
             self.set_status(str(exc), warn=True)
             return
+        self.rows = {}
         for r in sorted(rows, key=lambda r: r.get("id", 0), reverse=True):
+            key = str(r.get("id", len(self.rows)))
+            self.rows[key] = r
             table.add_row(
                 r.get("model", ""),
+                r.get("test", ""),
+                f"{r.get('tps_mean') or 0:.2f} ± {r.get('tps_std') or 0:.2f}",
                 format_bytes(int(r.get("size") or 0)),
                 format_params(int(r.get("params") or 0)),
                 r.get("backend", ""),
                 str(r.get("threads", "")),
                 str(r.get("n_gpu_layers", "")),
-                r.get("test", ""),
-                f"{r.get('tps_mean') or 0:.2f} ± {r.get('tps_std') or 0:.2f}",
                 str(r.get("created", ""))[:16].replace("T", " "),
+                key=key,
             )
+        self.show_highlighted()
+
+    def show_highlighted(self) -> None:
+        """The line under the table: the highlighted result with every field."""
+        table = self.query_one(DataTable)
+        row = None
+        if table.row_count:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            row = self.rows.get(str(key))
+        detail = self.query_one("#bench-detail", Static)
+        detail.update(describe(row) if row is not None else "")
+        detail.display = row is not None
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self.show_highlighted()
 
     def action_run(self, quick: int = 0) -> None:
         info = self.edge.engine.info
