@@ -14,6 +14,7 @@ from edgetui.core.types import ChatMessage, GenerationStats, SamplerSettings, St
 from edgetui.ui.compare_messages import CompareTurnDone
 from edgetui.ui.screens.bench_screen import BenchScreen
 from edgetui.ui.screens.compare_screen import CompareScreen
+from edgetui.ui.screens.model_details import ModelDetails
 from edgetui.ui.screens.sessions_screen import SessionsScreen
 from tests.core.test_catalog import tiny_model
 from tests.ui.helpers import wait_for, wait_loaded
@@ -207,3 +208,27 @@ async def test_the_bench_table_shows_its_results_at_80_columns_and_the_highlight
         assert "tg128" in lines[2] and "31.77 ± 0.42" in lines[2], lines[2]  # the newest result, in view
         detail = " ".join(line.strip() for line in lines[-6:])
         assert "qwen2 1B Q4_K - Medium · tg128 31.77 ± 0.42 t/s" in detail and "2 threads, ngl 0" in detail, detail
+
+
+async def test_the_details_screen_shows_a_long_name_and_path_whole_at_80x24(fixed_home: Path) -> None:
+    app = catalog_app(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await highlight(pilot, LONG)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelDetails), what="the details")
+        await ready(pilot)
+        text = "".join(line.strip() for line in screen_lines(app))
+        assert f"Model details: {Path(LONG).stem}" in text
+        assert f"{fixed_home}/models/{LONG}" in text.replace(" ", ""), text  # (folded over two lines)
+
+
+async def test_a_catalog_row_under_the_mouse_has_its_cells_whole_as_tooltip(fixed_home: Path) -> None:
+    app = catalog_app(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await highlight(pilot, SIBLING)
+        table = app.catalog.table
+        row = next(i for i, k in enumerate(app.catalog.items) if k.endswith(LONG))
+        await pilot.hover(table, offset=(5, row + 1))  # (under the header)
+        await pilot.pause()
+        tip = str(table.tooltip)
+        assert Path(LONG).stem in tip and f"{fixed_home}/models/{LONG}" in tip and "Q5_K_M" in tip, tip

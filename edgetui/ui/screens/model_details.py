@@ -31,7 +31,7 @@ def _kv_table(rows: list[tuple[str, Any]]) -> Table:
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     for key, value in rows:
-        table.add_row(key, Text(str(value)))
+        table.add_row(key, Text(str(value), overflow="fold"))  # a long path folds: the screen shows it whole
     return table
 
 
@@ -149,7 +149,8 @@ class ModelDetails(Screen[None]):
             sib.add_column(col)
         for s in self.sibling_entries:
             bpw = f"{s.header.bits_per_weight:.2f}" if s.header else ""
-            sib.add_row(Text(s.name), s.quant, bpw, format_bytes(s.size), s.fit.verdict if s.fit else "")
+            verdict = s.fit.verdict if s.fit else ""
+            sib.add_row(Text(s.name, overflow="fold"), s.quant, bpw, format_bytes(s.size), verdict)
         self.query_one("#details-siblings", Static).update(
             sib if self.sibling_entries else "None found on this machine."
         )

@@ -13,6 +13,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable, Input, Label, Static
 
@@ -67,7 +68,14 @@ class FilterInput(Input):
 
 
 class CatalogTable(StableScroll, DataTable):
-    """The model table: a DataTable that is not refreshed by screen layouts that leave it as it was."""
+    """The model table: a DataTable that is not refreshed by screen layouts that leave it as it was. The pane is
+    narrow: the row under the mouse has a tooltip with its cells whole (d shows every detail)."""
+
+    def watch_hover_coordinate(self, old: Coordinate, value: Coordinate) -> None:
+        super().watch_hover_coordinate(old, value)
+        if old.row != value.row or self.tooltip is None:
+            pane = next((a for a in self.ancestors if isinstance(a, CatalogPane)), None)
+            self.tooltip = pane.row_tooltip(value.row) if pane is not None else None
 
 
 class CatalogPane(Vertical):
@@ -234,6 +242,20 @@ class CatalogPane(Vertical):
             note = f"{note}: {item.fit.reason}"
         values = [mark, item.name, item.quant, format_bytes(item.size), format_params(item.n_params), note]
         return [Text(v, no_wrap=True, end="") for v in values]
+
+    def row_tooltip(self, row: int) -> Text | None:
+        """The cells of the table's `row` whole, one field a line, and the file's path (None: no such row)."""
+        table = self.table
+        if not 0 <= row < table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value
+        item = self.items.get(key) if key is not None else None
+        if item is None:
+            return None
+        _, name, quant, size, params, note = (c.plain for c in self.cells(item))
+        figures = " · ".join(v for v in (quant, size, f"{params} params" if params else "") if v)
+        lines = [name, figures, note, str(item.path), "d: every detail"]
+        return Text("\n".join(line for line in lines if line))
 
     def row_text(self, key: Path | str) -> list[str]:
         """The plain text of a row's cells (for tests and screen readers of the table)."""
