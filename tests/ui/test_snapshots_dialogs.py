@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import DataTable, Footer
+from textual.widgets import Button, DataTable, Footer
 from textual.widgets._footer import FooterKey  # textual is pinned: the footer's key widget
 
 from edgetui.core.compare_records import Agreement, CompareResult, MemoryPlan, SideResult, SpeedRecord
@@ -14,10 +14,12 @@ from edgetui.core.types import ChatMessage, GenerationStats, SamplerSettings, St
 from edgetui.ui.compare_messages import CompareTurnDone
 from edgetui.ui.screens.bench_screen import BenchScreen
 from edgetui.ui.screens.compare_screen import CompareScreen
+from edgetui.ui.screens.confirm_dialog import ConfirmDialog
 from edgetui.ui.screens.model_details import ModelDetails
 from edgetui.ui.screens.sessions_screen import SessionsScreen
 from tests.core.test_catalog import tiny_model
-from tests.ui.helpers import wait_for, wait_loaded
+from tests.ui.fake_engine import FakeEngine
+from tests.ui.helpers import say, wait_for, wait_loaded
 from tests.ui.screen_text import screen_lines
 from tests.ui.test_snapshots import HOME, fixed_home, ready, snapshot_app
 
@@ -232,3 +234,33 @@ async def test_a_catalog_row_under_the_mouse_has_its_cells_whole_as_tooltip(fixe
         await pilot.pause()
         tip = str(table.tooltip)
         assert Path(LONG).stem in tip and f"{fixed_home}/models/{LONG}" in tip and "Q5_K_M" in tip, tip
+
+
+async def test_the_context_full_dialog_shows_its_buttons_whole_at_80x24(fixed_home: Path) -> None:
+    app = snapshot_app(FakeEngine("a b c d e f g h"), n_ctx=180)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(pilot, app)
+        for i in range(4):
+            await say(pilot, app, f"turn {i} " + "word " * 12)
+        app.chat.prompt.text = "one more question"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the context-full dialog")
+        await ready(pilot, workers=False)
+        dialog = app.screen.query_one(".dialog")
+        inside = dialog.content_region
+        buttons = list(app.screen.query(Button))
+        assert buttons and all(inside.contains_region(b.region) for b in buttons), [str(b.label) for b in buttons]
+
+
+async def test_the_compare_bar_wraps_long_model_names_at_80x24(fixed_home: Path) -> None:
+    app = catalog_app(fixed_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await scanned(pilot)
+        screen = CompareScreen(path_a=fixed_home / "models" / LONG, path_b=fixed_home / "models" / SIBLING)
+        await app.push_screen(screen)
+        await ready(pilot)
+        bar = screen.query_one("#cmp-bar")
+        shown = "".join(screen_lines(app)[bar.region.y : bar.region.bottom]).replace(" ", "")
+        assert Path(LONG).stem in shown and Path(SIBLING).stem in shown, shown
+        hint = screen.query_one("#cmp-status")
+        assert "Esc stops, or goes back" in " ".join(screen_lines(app)[hint.region.y : hint.region.bottom])

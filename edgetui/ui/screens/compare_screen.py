@@ -34,7 +34,7 @@ from edgetui.ui.widgets.compare_column import CompareColumn
 from edgetui.ui.widgets.compare_summary import CompareSummary
 from edgetui.ui.widgets.prompt_input import PromptInput
 
-HINT = "Enter runs A and B · Tab leaves the prompt for the keys below · Esc stops, or goes back"
+HINT = "Enter runs A and B · Tab, then the keys below · Esc stops, or goes back"  # (fits 80 columns)
 
 
 class CompareScreen(CompareActions, Screen[None]):
