@@ -6,6 +6,9 @@ the fake engine's timings fixed, toasts cleared, cursors kept from blinking, and
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,9 +16,10 @@ from textual.widgets._toast import ToastRack  # textual is pinned: the screens' 
 
 from edgetui.core.fit import Resources
 from edgetui.core.token_rate import TokenRate
+from edgetui.core.types import Chunk
 from tests.core.test_catalog import tiny_model
 from tests.ui.fake_engine import FakeEngine, FrozenMetrics
-from tests.ui.helpers import make_app, settle, wait_loaded, wait_new_answer
+from tests.ui.helpers import make_app, settle, wait_for, wait_loaded, wait_new_answer
 
 ANSWER = """The capital of France is **Paris**. In Python:
 
@@ -113,3 +117,116 @@ def test_help_screen(snap_compare) -> None:
         await ready(pilot)  # (no "Loaded ..." toast over the help's title)
 
     assert snap_compare(app_with_answer(), terminal_size=(100, 30), run_before=open_help)
+
+
+# -- the main screen at 80x24 and 120x40 ----------------------------------------------------------------------------
+STORY = (
+    "Once upon a time, a lighthouse keeper kept a notebook of every ship that passed.\n\n"
+    "Each night she wrote:\n\n"
+    "- the ship's name,\n- the hour it passed,\n- and the colour of its lights.\n\n"
+    "One winter a ship came by that had no name at all, and its lights were a colour she had never seen"
+    " before, somewhere between green and the grey of the sea at dawn. She waited for it every night after."
+)
+HELD_AT = 48  # words of STORY shown when the answer is held
+
+
+class HeldEngine(FakeEngine):
+    """Answers STORY, held after `HELD_AT` words until `go` is set (a snapshot of an answer mid-stream)."""
+
+    def __init__(self) -> None:
+        super().__init__(STORY)
+        self.held, self.go = threading.Event(), threading.Event()
+
+    def stream_chat(self, messages, sampler, cancel=None):
+        gen = super().stream_chat(messages, sampler, cancel)
+        inner = gen._chunks
+
+        def held() -> Iterator[Chunk]:
+            for i, chunk in enumerate(inner):
+                if i == HELD_AT - 1:  # the last one before the hold: dated so that the chat shows it at once
+                    chunk = Chunk(chunk.text, time.perf_counter() + 1.0, chunk.tokens)
+                if i == HELD_AT:
+                    self.held.set()
+                    self.go.wait(30)
+                yield chunk
+
+        gen._chunks = held()
+        return gen
+
+
+def release_after_snapshot(app, engine: HeldEngine) -> None:
+    """Let the held answer go on once the screenshot is taken (so that the app can exit at once)."""
+    take = app.export_screenshot
+
+    def export_screenshot(*args, **kwargs):
+        try:
+            return take(*args, **kwargs)
+        finally:
+            engine.go.set()
+
+    app.export_screenshot = export_screenshot
+
+
+async def _send(pilot, text: str) -> None:
+    app = pilot.app
+    await wait_loaded(pilot, app)
+    app.chat.prompt.text = text
+    await pilot.press("enter")
+
+
+@SIZES
+def test_main_screen_mid_answer(snap_compare, fixed_home: Path, size: tuple[int, int]) -> None:
+    """An answer held mid-stream: the question at the top, the answer's room below it, the live gauges."""
+    engine = HeldEngine()
+    app = snapshot_app(engine)
+    release_after_snapshot(app, engine)
+
+    async def run_before(pilot) -> None:
+        await _send(pilot, "Tell me a short story about a lighthouse.")
+        await wait_for(pilot, engine.held.is_set, what="the answer to be held")
+        await ready(pilot, workers=False)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+PROMPT = "Reformat this, keeping the lines:\nname:   Ada\nrole:   engineer\n    team: compilers"
+LINES_ANSWER = """Here it is, one field a line:
+
+name: Ada
+role: engineer
+team: compilers
+
+Nothing else changed."""
+
+
+@SIZES
+def test_main_screen_multiline(snap_compare, fixed_home: Path, size: tuple[int, int]) -> None:
+    """A prompt typed on several lines (its indentation kept, no Markdown) and an answer with its line breaks."""
+    app = snapshot_app(FakeEngine(LINES_ANSWER))
+
+    async def run_before(pilot) -> None:
+        await _send(pilot, PROMPT)
+        await wait_new_answer(pilot, pilot.app, None)
+        await ready(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+LONG_LINE = (
+    '    print("Please enter a URL to fetch the spelling of the word that you typed in the box above and the '
+    'one below it", url)'
+)
+CODE = f"Here:\n\n```python\ndef fetch(url):\n{LONG_LINE}\n    return url\n```\n\nThe long line wraps."
+
+
+@SIZES
+def test_main_screen_long_code_line(snap_compare, fixed_home: Path, size: tuple[int, int]) -> None:
+    """A code line too long for the pane wraps, its continuation marked ↪."""
+    app = snapshot_app(FakeEngine(CODE))
+
+    async def run_before(pilot) -> None:
+        await _send(pilot, "A function that prints a long line, please.")
+        await wait_new_answer(pilot, pilot.app, None)
+        await ready(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

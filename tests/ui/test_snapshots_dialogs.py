@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widgets import Button, DataTable, Footer
 from textual.widgets._footer import FooterKey  # textual is pinned: the footer's key widget
 
@@ -15,13 +16,17 @@ from edgetui.ui.compare_messages import CompareTurnDone
 from edgetui.ui.screens.bench_screen import BenchScreen
 from edgetui.ui.screens.compare_screen import CompareScreen
 from edgetui.ui.screens.confirm_dialog import ConfirmDialog
+from edgetui.ui.screens.help_screen import HelpScreen
+from edgetui.ui.screens.hub_screen import HubScreen
 from edgetui.ui.screens.model_details import ModelDetails
+from edgetui.ui.screens.quantize_dialog import QuantizeDialog
 from edgetui.ui.screens.sessions_screen import SessionsScreen
+from edgetui.ui.screens.settings_dialog import SettingsDialog
 from tests.core.test_catalog import tiny_model
 from tests.ui.fake_engine import FakeEngine
 from tests.ui.helpers import say, wait_for, wait_loaded
 from tests.ui.screen_text import screen_lines
-from tests.ui.test_snapshots import HOME, fixed_home, ready, snapshot_app
+from tests.ui.test_snapshots import HOME, SIZES, fixed_home, ready, snapshot_app
 
 __all__ = ["fixed_home"]  # (the fixture, for the tests below)
 
@@ -116,6 +121,31 @@ async def open_compare_with_a_turn(pilot) -> CompareScreen:
     return screen
 
 
+@SIZES
+def test_compare_sequential(snap_compare, fixed_home: Path, size: tuple[int, int]) -> None:
+    """Two quantizations side by side after a turn (one after the other): answers, divergence, speed table."""
+
+    async def run_before(pilot) -> None:
+        await open_compare_with_a_turn(pilot)
+        await ready(pilot)
+
+    assert snap_compare(catalog_app(fixed_home), terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_compare_concurrent(snap_compare, fixed_home: Path, size: tuple[int, int]) -> None:
+    """The same, switched to both models at once with c (out of the prompt)."""
+
+    async def run_before(pilot) -> None:
+        screen = await open_compare_with_a_turn(pilot)
+        screen.column("a").turns.focus()
+        await pilot.press("c")
+        await wait_for(pilot, lambda: screen.concurrent, what="the concurrent mode")
+        await ready(pilot)
+
+    assert snap_compare(catalog_app(fixed_home), terminal_size=size, run_before=run_before)
+
+
 # -- sessions (Ctrl+S) ------------------------------------------------------------------------------------------
 SESSIONS = [  # (title, model, messages)
     ("Capital of France", "Qwen2.5-0.5B-Instruct-Q4_K_M", 2),
@@ -135,6 +165,142 @@ def sessions_store(home: Path) -> Store:
     return store
 
 
+def fix_dates(store: Store) -> None:
+    """Every session updated on a fixed day, a day apart, the newest last (the list shows the dates)."""
+    for sid in [s.id for s in store.list_sessions(limit=100)]:
+        stamp = f"2025-03-{10 + sid:02d}T09:{sid:02d}:00.000000+00:00"
+        store.write(lambda c, sid=sid, stamp=stamp: c.execute(
+            "UPDATE sessions SET updated = ?, created = ? WHERE id = ?", (stamp, stamp, sid)))  # fmt: skip
+
+
+@SIZES
+def test_sessions_screen(snap_compare, fixed_home: Path, size: tuple[int, int]) -> None:
+    """Ctrl+S with a few sessions: dates, titles, models, message counts (the columns fit the width), the
+    highlighted session whole under the table, where the database is."""
+    store = sessions_store(fixed_home)
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await wait_loaded(pilot, app)
+        fix_dates(store)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SessionsScreen), what="the sessions screen")
+        await pilot.press("down")  # the packing list: its title and model whole in the line under the table
+        await ready(pilot)
+
+    assert snap_compare(snapshot_app(store=store), terminal_size=size, run_before=run_before)
+
+
+# -- dialogs over the main screen ----------------------------------------------------------------------------------
+@SIZES
+def test_settings_dialog(snap_compare, fixed_home: Path, size: tuple[int, int]) -> None:
+    """Ctrl+T: the system prompt and sampling settings, the three buttons in view."""
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await wait_loaded(pilot, app)
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsDialog), what="the settings dialog")
+        await ready(pilot, workers=False)  # (a worker waits for the dialog's answer)
+
+    app = snapshot_app(system_prompt="You are a terse assistant. Answer in one sentence.")
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_help_dialog(snap_compare, fixed_home: Path, size: tuple[int, int]) -> None:
+    """F1: the keys (the list scrolls)."""
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await wait_loaded(pilot, app)
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help")
+        await ready(pilot)
+
+    assert snap_compare(snapshot_app(), terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_context_full_dialog(snap_compare, fixed_home: Path, size: tuple[int, int]) -> None:
+    """A question the context cannot hold: drop the oldest turns, always, or cancel."""
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await wait_loaded(pilot, app)
+        for i in range(4):
+            await say(pilot, app, f"turn {i} " + "word " * 12)
+        app.chat.prompt.text = "one more question"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the context-full dialog")
+        await ready(pilot, workers=False)  # (the question's worker waits for the answer)
+
+    app = snapshot_app(FakeEngine("a b c d e f g h"), n_ctx=180)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+# -- from the catalog ---------------------------------------------------------------------------------------------
+@SIZES
+def test_model_details(snap_compare, fixed_home: Path, size: tuple[int, int]) -> None:
+    """d on a model with a long name: its whole name and path, the header, the fit estimate, the siblings."""
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await highlight(pilot, LONG)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelDetails), what="the details")
+        await ready(pilot)
+
+    assert snap_compare(catalog_app(fixed_home), terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_quantize_dialog(snap_compare, fixed_home: Path, size: tuple[int, int]) -> None:
+    """q on the Q8_0: the types with their sizes, the requantization note, the output path."""
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await highlight(pilot, SIBLING)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuantizeDialog), what="the quantize dialog")
+        await ready(pilot)
+
+    assert snap_compare(catalog_app(fixed_home), terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_hub_offline(snap_compare, fixed_home: Path, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """h with HF_HUB_OFFLINE set: the offline banner and what still works."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await highlight(pilot, LOADED)
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, HubScreen) and app.screen.offline, what="offline")
+        await ready(pilot)
+
+    assert snap_compare(catalog_app(fixed_home), terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_hub_unreachable(
+    snap_compare, fixed_home: Path, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """h when the Hub does not answer (nothing listens on port 1 of this machine): offline, with the reason."""
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:1")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await highlight(pilot, LOADED)
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, HubScreen) and app.screen.offline, what="offline")
+        await ready(pilot)
+
+    assert snap_compare(catalog_app(fixed_home), terminal_size=size, run_before=run_before)
+
+
 # -- bench (Ctrl+B) ------------------------------------------------------------------------------------------------
 BENCHES = [
     {"model": "qwen2 1B Q4_K - Medium", "size": 398 << 20, "params": 494_032_768, "backend": "CPU", "threads": 2,
@@ -142,6 +308,23 @@ BENCHES = [
     {"model": "qwen2 1B Q4_K - Medium", "size": 398 << 20, "params": 494_032_768, "backend": "CPU", "threads": 2,
      "n_gpu_layers": 0, "test": "tg128", "tps_mean": 31.77, "tps_std": 0.42, "reps": 5},
 ]  # fmt: skip
+
+
+@SIZES
+def test_bench_screen(snap_compare, fixed_home: Path, size: tuple[int, int]) -> None:
+    """Ctrl+B before a run: the earlier results kept in the database, what Enter runs."""
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await wait_loaded(pilot, app)
+        for row in BENCHES:
+            app.store.add_benchmark(row)
+        app.store.write(lambda c: c.execute("UPDATE benchmarks SET created = '2025-03-12T10:30:00.000000+00:00'"))
+        await pilot.press("ctrl+b")
+        await wait_for(pilot, lambda: isinstance(app.screen, BenchScreen), what="the bench screen")
+        await ready(pilot)
+
+    assert snap_compare(catalog_app(fixed_home), terminal_size=size, run_before=run_before)
 
 
 # -- what an 80x24 terminal shows whole -----------------------------------------------------------------------------
