@@ -37,7 +37,33 @@ def run_tui(args: argparse.Namespace) -> int:
     # `--new`: an empty session (the last one stays saved); the model loaded last time is loaded again either way
     app = create_app(config, paths, model_path=model, resume=True, reopen_session=not args.new, fallback_model=default)
     app.run()
+    if app.store.unsaved:
+        _rescue(app.store.unsaved_answers(), paths)
     return app.return_code or 0
+
+
+def _rescue(answers: list[tuple[int, str]], paths: object) -> None:
+    """Answers the database never took (the disk stayed full until the end): into a file, wherever one can be
+    written, or onto the terminal; never lost without a word."""
+    import tempfile
+    import time
+
+    from edgetui.core.visible_text import visible
+
+    text = "".join(f"## Answer {mid}\n\n{body}\n\n" for mid, body in answers)
+    name = f"edgetui-unsaved-{time.strftime('%Y%m%d-%H%M%S')}.md"
+    for folder in (getattr(paths, "data_dir", None), Path.home(), Path(tempfile.gettempdir())):
+        if folder is None:
+            continue
+        target = Path(folder) / name
+        try:
+            target.write_text(text, encoding="utf-8")
+        except OSError:
+            continue
+        print(f"edgetui: {len(answers)} answer(s) could not be saved in the database; they are in {target}")
+        return
+    print(f"edgetui: {len(answers)} answer(s) could not be saved anywhere (the disk is full); here they are:\n")
+    print(visible(text))
 
 
 def _serve_web(args: argparse.Namespace) -> int:

@@ -106,6 +106,11 @@ class Conversation:
 
         parent_id -1 means "after the current leaf"; a parent earlier in the thread starts a new branch there.
         """
+        if self.store.unsaved:  # an earlier answer the disk had no room for: first try it again
+            try:
+                self.store.save_unsaved()
+            except StoreError:
+                pass
         sid = self.ensure_session(model_path, model_name)
         if parent_id == -1:
             parent_id = self.thread[-1].id if self.thread else None
@@ -160,6 +165,8 @@ class Conversation:
                     peak_rss = max(peak_rss, proc.memory_info().rss)
                     try:
                         self.store.update_answer(answer_id, "".join(parts) + "".join(pending))
+                        if self.store.unsaved:  # there is room again: an earlier answer that had none
+                            self.store.save_unsaved()
                     except StoreError as exc:
                         save_error = str(exc)
             stats = gen.stats
@@ -178,7 +185,8 @@ class Conversation:
         run_id = None
         try:
             run_id = self.store.finish_answer(answer_id, text, answer_status(stats.stop_reason), record)
-        except StoreError as exc:
+            save_error = ""  # saved whole: a periodic save that failed on the way no longer matters
+        except StoreError as exc:  # the store keeps the whole answer and saves it once it can (save_unsaved)
             save_error = str(exc)
         self.save_error = save_error
         self._replace(answer_id, text, answer_status(stats.stop_reason))

@@ -58,6 +58,9 @@ class Store:
     notice: str = ""  # something the user must be told about the database (moved aside, not saved, ...)
     recovered: list[int] = field(default_factory=list)  # answers marked 'interrupted' when opened
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    # answers whose final save failed (a full disk, a locked file), kept whole to be saved again: id -> arguments
+    _unsaved: dict[int, tuple[str, str, Mapping[str, Any] | None]] = field(default_factory=dict, repr=False)
+    _saved_later: int = 0  # of those, how many were saved since `take_saved_later` was last asked
 
     @classmethod
     def open(cls, path: str | Path, read_only: bool = False) -> Store:
@@ -124,7 +127,10 @@ class Store:
         where = str(self.path) if self.path else "the in-memory database"
         name = errname(exc)
         if name.startswith("SQLITE_FULL") or "disk is full" in str(exc):
-            return f"The disk is full: could not {verb} {where}. Free some space; nothing on screen is lost."
+            return (
+                f"The disk is full: could not {verb} {where}. Free some space: what is on the screen is kept"
+                " and saved as soon as there is room."
+            )
         if name.startswith("SQLITE_READONLY") or "readonly" in str(exc):
             return f"{where} has become read-only: could not {verb} it."
         if is_busy(exc):
@@ -281,7 +287,55 @@ class Store:
             c.execute("UPDATE sessions SET updated = ? WHERE id = ?", (now, row[0]))
             return None if run is None else insert_run(c, message_id, row[0], run, now)
 
-        return self.write(finish)
+        try:
+            run_id = self.write(finish)
+        except StoreError:
+            with self._lock:
+                self._unsaved[message_id] = (text, status, run)  # whole, in memory, until a save succeeds
+            raise
+        with self._lock:
+            if self._unsaved.pop(message_id, None) is not None:
+                self._saved_later += 1
+        return run_id
+
+    # -- answers that could not be saved ----------------------------------------------------------
+    @property
+    def unsaved(self) -> int:
+        """How many finished answers are only in memory (their save failed); read without the lock, as above."""
+        return len(self._unsaved)
+
+    def unsaved_answers(self) -> list[tuple[int, str]]:
+        """(message id, text) of each of them."""
+        with self._lock:
+            return [(mid, args[0]) for mid, args in self._unsaved.items()]
+
+    def save_unsaved(self) -> int:
+        """Try to save them again (the disk may have room now); how many are saved now. Raises the StoreError of
+        the first that still fails (the others are tried too)."""
+        with self._lock:
+            pending = list(self._unsaved.items())
+        saved, error = 0, None
+        for mid, (text, status, run) in pending:
+            try:
+                self.finish_answer(mid, text, status, run)
+                saved += 1
+            except StoreError as exc:
+                error = error or exc
+        if error is not None:
+            raise error
+        return saved
+
+    @property
+    def saved_later(self) -> int:
+        """How many answers that had failed to save were saved since `take_saved_later` (read without the lock: a
+        UI thread's timer may ask while a write waits on a locked file)."""
+        return self._saved_later
+
+    def take_saved_later(self) -> int:
+        """How many answers that had failed to save were saved since the last call (then 0)."""
+        with self._lock:
+            count, self._saved_later = self._saved_later, 0
+        return count
 
     def message(self, message_id: int) -> StoredMessage | None:
         rows = self._rows(f"SELECT {MESSAGE_COLS} FROM messages WHERE id = ?", (message_id,))

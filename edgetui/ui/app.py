@@ -21,7 +21,7 @@ from edgetui.core.store import Store, StoreError
 from edgetui.core.types import GenerationStats, SamplerSettings
 from edgetui.core.visible_text import visible
 from edgetui.paths import Paths
-from edgetui.ui.messages import SessionShown
+from edgetui.ui.messages import SessionShown, UnsavedAnswersTried
 from edgetui.ui.model_loading import ModelLoading
 from edgetui.ui.screens.main_screen import MainScreen
 from edgetui.ui.textual_internals import show_control_characters
@@ -32,6 +32,7 @@ from edgetui.ui.widgets.gauge_pane import GaugePane
 HANG_UP_SAVE_S = 10.0  # after SIGHUP/SIGTERM: how long the answer being streamed may take to reach the database
 HANG_UP_GRACE_S = 3.0  # then how long the clean exit may take before the process ends regardless
 TTY_CHECK_S = 1.0  # how often the terminal is checked for a hang-up that brought no SIGHUP
+UNSAVED_RETRY_S = 2.0  # how often an answer the database could not take (a full disk) is tried again
 
 
 def styles_dir() -> Path:
@@ -127,6 +128,7 @@ class EdgeApp(ModelLoading, App[None]):
         self.model_path = model_path
         self.token_rate = TokenRate()
         self._exit_when_saved = False
+        self._saving_unsaved = False
         self._old_signal_handlers: dict[int, object] = {}
         self._unmounted = threading.Event()
 
@@ -187,6 +189,30 @@ class EdgeApp(ModelLoading, App[None]):
         if self.resume and self.reopen_session:
             self.run_worker(self._reopen_last_session(), group="resume")
         self.set_interval(0.5, self.sample_metrics)
+        self.set_interval(UNSAVED_RETRY_S, self._retry_unsaved)
+
+    # -- answers the database could not take (a full disk) ------------------------------------------------
+    def _retry_unsaved(self) -> None:
+        """Now and then, while an answer is only in memory, try to save it again (in a thread: a write can wait
+        seconds on a locked file)."""
+        store = self.store
+        if (store.unsaved or store.saved_later) and not self._saving_unsaved:
+            self._saving_unsaved = True
+            self._save_unsaved()
+
+    @work(thread=True, group="unsaved")
+    def _save_unsaved(self) -> None:
+        error = ""
+        try:
+            self.store.save_unsaved()
+        except StoreError as exc:
+            error = str(exc)
+        self.post_message(UnsavedAnswersTried(self.store.take_saved_later(), self.store.unsaved, error))
+
+    def on_unsaved_answers_tried(self, message: UnsavedAnswersTried) -> None:
+        self._saving_unsaved = False
+        if message.saved and not message.left:
+            self.chat.unsaved_answers_saved(message.saved)
 
     # -- what is kept from one run to the next ----------------------------------------------------------
     def remember(self, key: str, value: object) -> None:
@@ -328,6 +354,11 @@ class EdgeApp(ModelLoading, App[None]):
         import signal
 
         self._unmounted.set()
+        if self.store.unsaved:  # a last try at quitting (run_tui rescues what still fails into a file)
+            try:
+                self.store.save_unsaved()
+            except StoreError:
+                pass
         gc.unfreeze()  # another app in this process (the tests, the bench) starts from a normal collector
         for sig, handler in self._old_signal_handlers.items():
             if handler is not None:  # None: a handler set outside Python, which cannot be put back

@@ -85,3 +85,13 @@ class SessionShown(Message):
     def __init__(self, session_id: int | None) -> None:
         super().__init__()
         self.session_id = session_id
+
+
+class UnsavedAnswersTried(Message):
+    """Answers the database could not take were tried again: `saved` of them are in it now, `left` are not."""
+
+    def __init__(self, saved: int, left: int, error: str = "") -> None:
+        super().__init__()
+        self.saved = saved
+        self.left = left
+        self.error = error

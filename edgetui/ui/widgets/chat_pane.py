@@ -145,6 +145,12 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
             return
         self.set_status(" · ".join(parts))
 
+    def unsaved_answers_saved(self, count: int) -> None:
+        """Answers kept in memory while the disk was full are in the database now: the notice goes."""
+        self.conv.save_error = ""
+        what = "The answer kept in memory is" if count == 1 else f"The {count} answers kept in memory are"
+        self.set_status(f"Saved: {what} in the database now.")
+
     # -- rendering ------------------------------------------------------------------------------------
     @property
     def message_list(self) -> MessageList:
