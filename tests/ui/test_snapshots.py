@@ -98,8 +98,7 @@ async def _ask(pilot) -> None:
     await pilot.press(*"What is the capital of France?", "enter")
     await wait_new_answer(pilot, app, None)
     app.chat.query_one("#prompt").focus()
-    app.clear_notifications()  # ("Loaded ..." would cover the question, at the top, for a few seconds)
-    await settle(pilot)
+    await ready(pilot)  # ("Loaded ..." would cover the question, at the top, for a few seconds; a blink, the cursor)
 
 
 def test_main_screen_100x30(snap_compare) -> None:
