@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,6 +15,7 @@ from textual.widgets import DataTable, Input, Label, Static
 from edgetui.core.compare_export import export_comparisons
 from edgetui.core.export import export_session
 from edgetui.core.store import SessionInfo, Store, StoreError
+from edgetui.core.visible_text import visible
 from edgetui.ui.screens.key_footer import KeyFooter
 
 COLUMNS = (("updated", "Updated"), ("title", "Title"), ("model", "Model"), ("n", "Msgs"))
@@ -97,7 +99,7 @@ class SessionsScreen(Screen[int | None]):
 
     def set_status(self, text: str, warn: bool = False) -> None:
         status = self.query_one("#sessions-status", Static)
-        status.update(text)
+        status.update(visible(text))
         status.set_class(warn, "-warn")
 
     def reload(self, query: str | None = None) -> None:
@@ -111,10 +113,10 @@ class SessionsScreen(Screen[int | None]):
         self.sessions = {str(s.id): s for s in sessions}
         w = self.widths
         for s in sessions:
-            table.add_row(
+            table.add_row(  # (titles are the user's or the model's text: never markup, no control characters)
                 s.updated[:16].replace("T", " "),
-                clip(s.title or "(untitled)", w["title"]),
-                clip(s.model_name or "–", w["model"]),
+                Text(visible(clip(s.title or "(untitled)", w["title"]))),
+                Text(visible(clip(s.model_name or "–", w["model"]))),
                 str(s.message_count),
                 key=str(s.id),
             )
@@ -131,7 +133,7 @@ class SessionsScreen(Screen[int | None]):
 
     def show_highlighted(self) -> None:
         session = self.current()
-        self.query_one("#sessions-detail", Static).update(describe(session) if session is not None else "")
+        self.query_one("#sessions-detail", Static).update(visible(describe(session)) if session is not None else "")
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -21,6 +21,7 @@ from edgetui.config import Endpoint
 from edgetui.core.catalog import CatalogEntry, filter_entries, format_bytes, format_params, sort_entries
 from edgetui.core.fit import FITS, NO_FIT, TIGHT
 from edgetui.core.openai_engine import REMOTE_PREFIX, guess_quant, remote_path
+from edgetui.core.visible_text import visible
 from edgetui.ui.catalog_messages import ScanFinished, ScanProgressed
 from edgetui.ui.widgets.stable_scroll import StableScroll
 
@@ -227,21 +228,21 @@ class CatalogPane(Vertical):
         return mark + (FIT_SYMBOL.get(item.fit.verdict, "?") if item.fit else " ")
 
     def cells(self, item: Item, loaded: CatalogEntry | None = None, sibling_group: str | None = None) -> list[Text]:
-        """The row's cells as Text (file names are never read as markup)."""
+        """The row's cells as Text (file names are never read as markup; their control characters show as marks)."""
         mark = self._mark(item, loaded, sibling_group)
         if isinstance(item, RemoteRow):
             ep = item.endpoint
             values = [mark, item.name, guess_quant(ep.model), "", "", f"remote {ep.base_url}"]
-            return [Text(v, no_wrap=True, end="") for v in values]
+            return [Text(visible(v), no_wrap=True, end="") for v in values]
         if not item.ok:
             values = [mark, item.name, "", format_bytes(item.size), "", item.error]
             styles = ["bold red"] + ["dim"] * 5
-            return [Text(v, style=s, no_wrap=True, end="") for v, s in zip(values, styles, strict=True)]
+            return [Text(visible(v), style=s, no_wrap=True, end="") for v, s in zip(values, styles, strict=True)]
         note = item.fit.verdict if item.fit else ""
         if item.fit and item.fit.reason:
             note = f"{note}: {item.fit.reason}"
         values = [mark, item.name, item.quant, format_bytes(item.size), format_params(item.n_params), note]
-        return [Text(v, no_wrap=True, end="") for v in values]
+        return [Text(visible(v), no_wrap=True, end="") for v in values]  # (file names, GGUF fields: untrusted)
 
     def row_tooltip(self, row: int) -> Text | None:
         """The cells of the table's `row` whole, one field a line, and the file's path (None: no such row)."""
@@ -307,7 +308,7 @@ class CatalogPane(Vertical):
 
     def set_status(self, text: str, *, warn: bool = False) -> None:
         status = self.query_one("#catalog-status", Static)
-        status.update(text)
+        status.update(visible(text))
         status.set_class(warn, "-warn")
 
     def show_highlighted(self) -> None:
