@@ -53,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     wants_command = any(a in COMMAND_MODULES for a in args_list if not a.startswith("-"))
     parser = build_parser(load_commands=wants_command or "-h" in args_list or "--help" in args_list)
     args = parser.parse_args(args_list)
+    from edgetui.config import ConfigError
+
     func = getattr(args, "func", None)
     try:
         if func is not None:
@@ -63,6 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from edgetui.commands.tui import run_tui
 
         return run_tui(args)
+    except ConfigError as exc:  # (the commands say it themselves; this is for any that does not)
+        print(f"edgetui: bad configuration: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -52,8 +52,17 @@ def control(stream: Any, sequence: str) -> None:
 
 
 def load_settings(**overrides: Any) -> tuple[Paths, Config]:
+    """Paths and the checked settings (ConfigError for a wrong value); keys it does not know are said on stderr."""
     paths = Paths.from_env().ensure()
-    return paths, Config.load(paths, **overrides)
+    config = Config.load(paths, **overrides)
+    if config.unknown:
+        print(f"edgetui: warning: {unknown_keys_note(config, paths)}", file=sys.stderr)
+    return paths, config
+
+
+def unknown_keys_note(config: Config, paths: Paths) -> str:
+    keys = ", ".join(config.unknown)
+    return f"{paths.config_file}: unknown key(s) {keys}, ignored (a typo, or a setting of a newer edgetui)"
 
 
 def print_json(data: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import ctypes
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -143,11 +144,18 @@ class LlamaLog:
 
 
 def check_gguf_file(path: Path) -> None:
-    """Raise EngineError with a user-facing reason when `path` cannot be a GGUF model."""
-    if not path.exists():
-        raise EngineError(f"Model file not found: {path}")
-    if path.is_dir():
+    """Raise EngineError with a user-facing reason when `path` cannot be a GGUF model; anything but a regular file
+    (a FIFO, a device, a socket) is refused before it is opened, which could block for ever."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise EngineError(f"Model file not found: {path}") from None
+    except OSError as exc:
+        raise EngineError(f"Cannot read {path}: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(mode):
         raise EngineError(f"{path} is a directory, not a GGUF file")
+    if not stat.S_ISREG(mode):
+        raise EngineError(f"{path} is not a regular file ({_file_kind(mode)}), so it cannot be a GGUF model")
     try:
         with path.open("rb") as f:
             head = f.read(8)
@@ -161,6 +169,14 @@ def check_gguf_file(path: Path) -> None:
         raise EngineError(f"{path.name} is not a GGUF file (it does not start with 'GGUF')")
     if len(head) < 8:
         raise EngineError(f"{path.name} is truncated: the GGUF header is incomplete")
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):  # fmt: skip
+        if test(mode):
+            return kind
+    return "not a file"
 
 
 def _rss() -> int:

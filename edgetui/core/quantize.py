@@ -62,8 +62,9 @@ class QuantizeCancelled(EngineError):
 def _check_args(src: Path, qtype: str) -> None:
     if qtype not in FTYPES:
         raise EngineError(f"Unknown quantization type {qtype!r}; try one of {', '.join(OFFERED)}")
-    if not src.is_file():
-        raise EngineError(f"Model file not found: {src}")
+    from edgetui.core.engine import check_gguf_file
+
+    check_gguf_file(src)  # (not found, not a regular file, not a GGUF file: each said as it is)
 
 
 def _llama_quantize(src: Path, dst: Path, qtype: str, n_threads: int) -> int:
@@ -166,6 +167,9 @@ def _fallback_bpw(qtype: str) -> float:
 
 def tensor_infos(path: str | Path) -> tuple[int, list[tuple[str, list[int], int]]]:
     """(start of the tensor data, [(tensor name, dims, bytes in the file)]) from a GGUF header."""
+    from edgetui.core.engine import check_gguf_file
+
+    check_gguf_file(Path(path))  # (a regular file, opened without blocking)
     scalar = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
         if m[:4] != b"GGUF":

@@ -6,7 +6,9 @@ import enum
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 
 class EngineError(Exception):
@@ -31,15 +33,16 @@ class ChatMessage:
 
 @dataclass(frozen=True)
 class SamplerSettings:
-    """Sampling settings; seed -1 means a random seed for every answer."""
+    """Sampling settings; seed -1 means a random seed for every answer. The Field()s are the valid ranges, checked
+    where values come from outside (config.toml, the settings dialog): `validate_sampler`."""
 
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 40
-    min_p: float = 0.05
-    repeat_penalty: float = 1.1
-    seed: int = -1
-    max_tokens: int = 512
+    temperature: Annotated[float, Field(ge=0, strict=True)] = 0.7
+    top_p: Annotated[float, Field(ge=0, le=1, strict=True)] = 0.95
+    top_k: Annotated[int, Field(ge=0, strict=True)] = 40
+    min_p: Annotated[float, Field(ge=0, le=1, strict=True)] = 0.05
+    repeat_penalty: Annotated[float, Field(gt=0, strict=True)] = 1.1
+    seed: Annotated[int, Field(ge=-1, strict=True)] = -1
+    max_tokens: Annotated[int, Field(ge=1, strict=True)] = 512
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

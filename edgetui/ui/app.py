@@ -174,6 +174,10 @@ class EdgeApp(ModelLoading, App[None]):
         self.call_after_refresh(self._after_start)
         if self.store.notice:
             self.notify(self.store.notice, title="Sessions database", severity="warning", timeout=20)
+        if self.config.unknown:
+            keys = ", ".join(self.config.unknown)
+            note = f"Unknown key(s) {keys}: ignored (a typo, or a setting of a newer edgetui)."
+            self.notify(note, title=str(self.paths.config_file), severity="warning", timeout=20)
 
     def _after_start(self) -> None:
         import gc

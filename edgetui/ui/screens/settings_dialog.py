@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 
 from textual import on
 from textual.app import ComposeResult
@@ -11,6 +11,7 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, TextArea
 
+from edgetui.config import sampler_from
 from edgetui.core.types import SamplerSettings
 
 HELP = {
@@ -68,22 +69,16 @@ class SettingsDialog(ModalScreen[SettingsChosen | None]):
                 yield Button("Cancel (Esc)", id="cancel", compact=True)
 
     def parse(self) -> SamplerSettings:
-        values = {}
+        """The settings typed in, checked against the sampler's types and ranges (config.toml's rules)."""
+        values: dict[str, int | float | str] = {}
         for f in fields(SamplerSettings):
             raw = self.query_one(f"#s-{f.name}", Input).value.strip()
-            kind = int if f.type in (int, "int") else float
+            kind = type(getattr(self.sampler, f.name))
             try:
                 values[f.name] = kind(raw)
             except ValueError:
-                raise ValueError(
-                    f"{f.name} must be {'an integer' if kind is int else 'a number'}, got {raw!r}"
-                ) from None
-        sampler = replace(self.sampler, **values)
-        if sampler.temperature < 0 or not 0 <= sampler.top_p <= 1 or not 0 <= sampler.min_p <= 1:
-            raise ValueError("temperature must be ≥ 0; top_p and min_p between 0 and 1")
-        if sampler.max_tokens < 1 or sampler.top_k < 0 or sampler.repeat_penalty <= 0:
-            raise ValueError("max_tokens must be ≥ 1, top_k ≥ 0, repeat_penalty > 0")
-        return sampler
+                values[f.name] = raw  # (said by the check, with what is expected)
+        return sampler_from(values, self.sampler)
 
     def _done(self, as_default: bool) -> None:
         try:
