@@ -9,31 +9,34 @@ from pathlib import Path
 import pytest
 
 from edgetui.paths import Paths
-from tests.pty_app import Terminal, newest_answer, wait_until
+from tests.pty_app import Terminal, wait_until
 
 ROWS, COLS = 40, 120
 SENTENCE = "three hats sit quietly; dogs run, quick red doors shut"  # h s d q r: each a catalog key
 CTRL_N, CTRL_Q, TAB, ENTER, NEWLINE = "\x0e", "\x11", "\t", "\r", "\n"
 
 
-def _answered(count: int) -> bool:
-    """The newest answer is complete and the session holds `count` answers (saved by the app)."""
+def _answers() -> tuple[int, str]:
+    """How many answers the newest session holds, and the status of its last one (as the app saved them)."""
     from edgetui.core.store import Store
 
-    text, status = newest_answer()
-    if status != "complete":
-        return False
     store = Store.open(Paths.from_env().db_path, read_only=True)
     try:
         sessions = store.list_sessions()
-        return bool(sessions) and sum(m.role == "assistant" for m in store.thread(sessions[0].id)) == count
+        thread = store.thread(sessions[0].id) if sessions else []
+        answers = [m for m in thread if m.role == "assistant"]
+        return len(answers), answers[-1].status if answers else ""
     finally:
         store.close()
 
 
 def _wait_answered(term: Terminal, count: int, what: str) -> None:
     """The newest session holds `count` complete answers, and the screen no longer says one is being written."""
-    assert wait_until(lambda: _answered(count), 120), f"{what} did not finish"
+    done = (count, "complete")
+    try:
+        wait_until(lambda: _answers() == done, 120, what=f"{what} to be saved")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: the database has {_answers()}; the screen:\n{term.text()}") from None
     term.wait_for(lambda lines: not any("answering…" in line for line in lines), f"{what} on the screen")
 
 

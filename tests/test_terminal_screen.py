@@ -65,8 +65,9 @@ def test_a_streaming_answer_reaches_the_terminal_line_by_line(default_model: Pat
     column = [_words(_chat_column(line)) for line in midway[1 : ROWS - 5]]  # below the header, above the prompt box
     if "Assistant" in column:
         column = column[column.index("Assistant") + 1 :]
-    if "…" in column:  # the answer's footer, while it streams
-        column = column[: column.index("…")]
+    footers = [i for i, line in enumerate(column) if line.startswith("answering…")]  # the answer's footer, while
+    if footers:  # it streams
+        column = column[: footers[0]]
     shown = [line for line in column if line]
     assert len(shown) >= 10, "\n".join(midway)
     # every line in its place, none repeated or stale: together they are one stretch of the answer

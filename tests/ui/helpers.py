@@ -130,7 +130,8 @@ def messages(app: EdgeApp) -> list[MessageView]:
 
 
 def footer(view: MessageView) -> str:
-    return str(view.query_one(".message-footer").render())
+    """The line under a message, as one line (the screen may show it on two, wrapped between figures)."""
+    return view.query_one(".message-footer").text
 
 
 def status(app: EdgeApp) -> str:

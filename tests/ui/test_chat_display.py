@@ -11,7 +11,17 @@ from textual import events
 from edgetui.core.engine import LlamaEngine
 from edgetui.ui.widgets.code_fence import CONTINUED
 from tests.ui.fake_engine import FakeEngine
-from tests.ui.helpers import make_app, messages, wait_answer_words, wait_for, wait_idle, wait_loaded
+from tests.ui.helpers import (
+    make_app,
+    messages,
+    say,
+    settle,
+    wait_answer_words,
+    wait_for,
+    wait_idle,
+    wait_loaded,
+    wait_new_answer,
+)
 from tests.ui.screen_text import chat_lines, find_block
 
 POEM = "Roses are red,\nViolets are blue,\nSugar is sweet.\n\nAnd so are you."
@@ -19,10 +29,9 @@ LONG_LINE = '    print("Please enter a URL to fetch the spelling of the word tha
 CODE = f"Here:\n\n```python\ndef fetch(url):\n{LONG_LINE}\n    return url\n```"
 
 
-async def _send(pilot, app, text: str) -> None:
-    app.chat.prompt.text = text
-    await pilot.press("enter")
-    await wait_idle(pilot, app)
+async def _send(pilot, app, text: str, timeout: float = 30.0) -> None:
+    await say(pilot, app, text, timeout)
+    await settle(pilot)
 
 
 async def test_a_prompt_typed_on_three_lines_shows_three_lines() -> None:
@@ -30,7 +39,8 @@ async def test_a_prompt_typed_on_three_lines_shows_three_lines() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_loaded(pilot, app)
         await pilot.press(*"line one", "ctrl+j", *"line two", "ctrl+j", *"    indented three", "enter")
-        await wait_idle(pilot, app)
+        await wait_new_answer(pilot, app, None)
+        await settle(pilot)
         assert messages(app)[0].text == "line one\nline two\n    indented three"
         lines = chat_lines(app)
         assert find_block(lines, ["line one", "line two", "    indented three"]) >= 0, "\n".join(lines)
@@ -78,7 +88,7 @@ async def _wheel_up(pilot, widget, times: int) -> None:
     for _ in range(times):
         x, y = widget.region.x + 2, widget.region.y + 2
         widget.post_message(events.MouseScrollUp(widget, 2, 2, 0, -1, 0, False, False, False, screen_x=x, screen_y=y))
-    await pilot.pause()
+    await settle(pilot)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])

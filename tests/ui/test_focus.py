@@ -11,16 +11,15 @@ from edgetui.ui.widgets.message_list import MessageList
 from edgetui.ui.widgets.message_view import MessageView
 from edgetui.ui.widgets.prompt_input import PromptInput
 from tests.ui.fake_engine import FakeEngine
-from tests.ui.helpers import make_app, messages, wait_for, wait_idle, wait_loaded
+from tests.ui.helpers import make_app, messages, say, settle, wait_for, wait_idle, wait_loaded
 
 WIDE = (120, 40)  # the catalog is shown
 SENTENCE = "three hats sit quietly; dogs run, quick red doors shut"  # h s d q r: each a catalog key
 
 
 async def _ask(pilot, app, text: str = "hello") -> None:
-    app.chat.prompt.text = text
-    await pilot.press("enter")
-    await wait_idle(pilot, app)
+    await say(pilot, app, text)
+    await settle(pilot)
 
 
 async def test_ctrl_n_from_the_catalog_puts_the_keyboard_in_the_prompt() -> None:

@@ -57,7 +57,7 @@ async def test_the_runner_dying_mid_answer_is_explained_and_the_text_kept(defaul
         await settle(pilot)
         answer = messages(app)[-1]
         assert answer.text  # what streamed before the crash stays on screen
-        footer = str(answer.query_one(".message-footer").render())
+        footer = answer.query_one(".message-footer").text
         assert "killed (SIGKILL" in footer
         saved = app.store.thread(app.chat.conv.session_id)
         assert saved[-1].content.startswith(answer.text[:40])

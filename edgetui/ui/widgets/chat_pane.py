@@ -85,7 +85,7 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
         yield MessageList(id="messages")
         with Vertical(id="prompt-box"):  # its own box: a repaint among the messages does not redraw the prompt
             yield Static("", id="chat-status", markup=False)
-            yield PromptInput(id="prompt", placeholder="Type a message · Enter sends · Ctrl+J newline · Esc stops")
+            yield PromptInput(id="prompt", placeholder="Message · Enter sends · Ctrl+J new line")
 
     async def on_mount(self) -> None:
         self.message_list.anchor()
@@ -134,10 +134,8 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
         if self.conv.skip_turns:
             turns = self.conv.skip_turns
             parts.append(f"{turns} oldest turn{'s' if turns != 1 else ''} left out")
-        if self._edit_id is not None:
+        if self._edit_id is not None:  # ("answering… Esc stops" is the answer's own footer: the line stays as tall)
             parts.append("editing: Enter resends as a new branch, Esc cancels")
-        elif self.generating:
-            parts.append("answering… Esc stops")
         if not self.conv.store.persistent:
             parts.append("not saved")
         if self.conv.save_error:
@@ -214,6 +212,7 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
         """Check the context, ask about dropping old turns if needed, then send (an async UI worker)."""
         if not await self._fits_or_trim(text):
             return
+        self.refresh_status()  # (with what the turn takes of the context, measured just now)
         self.query_one(PromptInput).clear()
         parent: int | None = -1
         if self._edit_id is not None:
@@ -239,6 +238,7 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
             need = self.edge.engine.count_tokens(conv.model_messages([ChatMessage("user", text)])) + reserve
         except Exception:
             return True
+        self.context_used = need - reserve  # what this turn's prompt takes, until the answer is measured
         if need <= info.n_ctx:
             return True
         if not conv.drop_oldest:
@@ -260,7 +260,9 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
         while conv.skip_turns < conv.turns():
             conv.skip_turns += 1
             msgs = conv.model_messages([ChatMessage("user", text)])
-            if self.edge.engine.count_tokens(msgs) + reserve <= info.n_ctx:
+            used = self.edge.engine.count_tokens(msgs)
+            if used + reserve <= info.n_ctx:
+                self.context_used = used
                 self.mark_unseen()
                 return True
         conv.skip_turns = skipped
@@ -291,7 +293,7 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
             self._answer.release_room()
         self._answer = answer = MessageView("assistant")
         await self.message_list.mount(answer)
-        answer.set_footer("…")
+        answer.set_footer("answering… Esc stops")
         self.generating = True
         self.edge.token_rate_start()
         gid, cancel, conv = self._generation_id, self._cancel, self.conv

@@ -12,17 +12,19 @@ from textual.widgets.markdown import MarkdownStream
 
 from edgetui.core.stats_text import answer_footer
 from edgetui.core.types import StopReason
+from edgetui.core.visible_text import visible
 from edgetui.ui.widgets.chat_markdown import ChatMarkdown
+from edgetui.ui.widgets.figure_line import FigureLine
 
 
 def divergence_text(answer: str, start: int, end: int) -> Text:
     """The answer with the first differing token in reverse video and everything after it in italics."""
     start = max(0, min(start, len(answer)))
     end = max(start, min(end, len(answer)))
-    text = Text(answer[:start])
-    token = answer[start:end] or "∅"  # B stopped where A went on: mark the end
+    text = Text(visible(answer[:start]))  # (model text: its control characters as marks)
+    token = visible(answer[start:end]) or "∅"  # B stopped where A went on: mark the end
     text.append(token, style="bold reverse")
-    text.append(answer[end:], style="italic")
+    text.append(visible(answer[end:]), style="italic")
     return text
 
 
@@ -36,7 +38,7 @@ class CompareColumn(Vertical):
         self.state = ""
         self._stream: MarkdownStream | None = None
         self._answer: Markdown | None = None
-        self._foot: Static | None = None
+        self._foot: FigureLine | None = None
         self._pending = False  # the last turn has not finished yet
 
     def compose(self) -> ComposeResult:
@@ -75,9 +77,9 @@ class CompareColumn(Vertical):
         await self.finish_stream()
         self.answers.append("")
         self._answer = ChatMarkdown("", classes="cmp-answer")
-        self._foot = Static("…", classes="cmp-foot")
+        self._foot = FigureLine("…", classes="cmp-foot")
         self._pending = True
-        await self.turns.mount_all([Static(Text(prompt), classes="cmp-user"), self._answer, self._foot])
+        await self.turns.mount_all([Static(Text(visible(prompt)), classes="cmp-user"), self._answer, self._foot])
         self.turns.scroll_end(animate=False)
 
     async def append(self, text: str) -> None:
@@ -105,7 +107,7 @@ class CompareColumn(Vertical):
             self.answers[-1] = result.answer
             await self._answer.update(result.answer)
         footer, warn = answer_footer(stats)
-        self._foot.update(footer)
+        self._foot.update(visible(footer))
         self._foot.set_class(warn, "-warn")
         if not result.answer and stats.stop_reason is StopReason.EOS:
             await self._answer.update("*(empty answer)*")
@@ -113,7 +115,7 @@ class CompareColumn(Vertical):
     def fail(self, error: str) -> None:
         if self._foot is not None and self._pending:
             self._pending = False
-            self._foot.update(f"error: {error}")
+            self._foot.update(visible(f"error: {error}"))
             self._foot.set_class(True, "-warn")
 
     async def mark_divergence(self, start: int | None, end: int | None) -> None:
@@ -134,7 +136,7 @@ class CompareColumn(Vertical):
         self._pending = False
         if self._answer is not None and self._foot is not None:
             await self._answer.update(answer or "_(empty)_")
-            self._foot.update(footer)
+            self._foot.update(visible(footer))
 
     @property
     def marked(self) -> str:

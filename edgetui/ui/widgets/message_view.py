@@ -12,6 +12,7 @@ from textual.widgets.markdown import MarkdownStream
 
 from edgetui.core.visible_text import visible
 from edgetui.ui.widgets.chat_markdown import ChatMarkdown
+from edgetui.ui.widgets.figure_line import FigureLine
 from edgetui.ui.widgets.live_tail import RESERVE_LINES, LiveTail, OneLayout, block_boundary
 from edgetui.ui.widgets.message_list import MessageList
 
@@ -58,7 +59,7 @@ class MessageView(OneLayout, Vertical, can_focus=True):
         if self.role == "assistant" and not self.text:  # an answer about to stream (saved ones need no tail)
             self._tail = LiveTail(classes="message-tail", reserve=RESERVE_LINES)
             yield self._tail
-        footer = Static("", classes="message-footer", markup=False)
+        footer = FigureLine(classes="message-footer")
         footer.display = False  # until there is something to say (a blank line under every prompt otherwise)
         yield footer
 
@@ -87,7 +88,8 @@ class MessageView(OneLayout, Vertical, can_focus=True):
             self.query_one(".message-title", Static).update(self._title())
 
     def set_footer(self, text: str, *, warn: bool = False) -> None:
-        footer = self.query_one(".message-footer", Static)
+        """The line under the message: its figures (wrapped between them, never inside one), or what went wrong."""
+        footer = self.query_one(".message-footer", FigureLine)
         footer.update(visible(text))  # (an error a server sent, say)
         footer.display = bool(text)
         footer.set_class(warn, "-warn")
