@@ -115,7 +115,7 @@ async def app_runs(
             await pilot.pause(0.05)
 
         async def answer(measure_keys: bool) -> None:
-            await app.chat.new_session()
+            await app.chat.new_session(app.new_conversation())
             shown.clear()
             stats.clear()
             finished.clear()

@@ -72,6 +72,13 @@ def register(subparsers: Any) -> None:
         "--spread of their median, at most N pairs (default: what fits ~5 minutes, 22 at -n 256, 9 at -n 1024)",
     )
     p.add_argument(
+        "--turns",
+        type=_positive_int,
+        default=200,
+        metavar="N",
+        help="with --app-overhead: the turns of the session whose memory growth is measured (default 200)",
+    )
+    p.add_argument(
         "--spread",
         type=_fraction,
         default=None,
