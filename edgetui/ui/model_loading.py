@@ -271,6 +271,7 @@ class ModelLoading(_Base):
         est: FitEstimate | None = message.estimate
         self.gauges.show_model(info, kv_bytes=(est.kv_cpu + est.kv_gpu) if est is not None else None)
         self.chat.refresh_status()
+        self.chat.measure_context()  # (a session opened before the model was there: its context is counted now)
         self.main_screen.focus_prompt()  # (chosen in the catalog: the next thing to do is to type)
         self.remember("model", str(info.path))  # loaded again at the next start
         where = f" from {info.path.parent.name}" if info.backend == "remote" else ""

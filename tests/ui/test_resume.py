@@ -4,6 +4,7 @@ saved defaults; `--new` starts empty; a model loaded from elsewhere is listed in
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from edgetui.paths import Paths
 from edgetui.ui.app import create_app
 from edgetui.ui.screens.settings_dialog import SettingsDialog
 from tests.ui.fake_engine import FakeEngine
-from tests.ui.helpers import messages, say, wait_for, wait_loaded
+from tests.ui.helpers import messages, say, status, wait_for, wait_loaded
 
 WIDE = (120, 40)
 
@@ -35,6 +36,18 @@ def _app(db: Path, engine, *, model: Path | None = None, fallback: Path | None =
         reopen_session=not new,
         fallback_model=fallback,
     )
+
+
+class GatedLoad(FakeEngine):
+    """Loads once `gate` is set (on the loading worker's thread)."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(reply)
+        self.gate = threading.Event()
+
+    def load(self, path, options):
+        self.gate.wait(30)
+        return super().load(path, options)
 
 
 @pytest.fixture
@@ -190,3 +203,21 @@ async def test_a_model_opened_with_model_path_is_listed_in_the_catalog_as_loaded
         assert catalog.find(elsewhere).source == "opened"
     app.engine.unload()
     app.store.close()
+
+
+async def test_the_reopened_session_s_context_is_counted_once_the_model_is_loaded(tmp_path: Path, model_file: Path):
+    db = tmp_path / "edgetui.db"
+    app = _app(db, FakeEngine("First answer."), fallback=model_file)
+    async with app.run_test(size=WIDE) as pilot:
+        await wait_loaded(pilot, app)
+        await say(pilot, app, "Remember the zebra")
+    app.store.close()
+    engine = GatedLoad("ok")
+    again = _app(db, engine, fallback=model_file)
+    async with again.run_test(size=WIDE) as pilot:
+        await wait_for(pilot, lambda: len(messages(again)) == 2, what="the last session's two messages")
+        engine.gate.set()  # the model is loaded only now, after the session was opened
+        await wait_loaded(pilot, again)
+        await wait_for(pilot, lambda: again.chat.context_used > 0, what="the reopened session's context counted")
+        assert f"ctx {again.chat.context_used}/" in status(again)
+    again.store.close()
