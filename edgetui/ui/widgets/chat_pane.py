@@ -212,7 +212,9 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
         """Check the context, ask about dropping old turns if needed, then send (an async UI worker)."""
         if not await self._fits_or_trim(text):
             return
-        self.refresh_status()  # (with what the turn takes of the context, measured just now)
+        info = self.edge.engine.info
+        if info is not None:  # what the turn takes of the context, measured just now: the status line and gauges
+            self.post_message(ContextMeasured(self.context_used, info.n_ctx))
         self.query_one(PromptInput).clear()
         parent: int | None = -1
         if self._edit_id is not None:
