@@ -408,12 +408,15 @@ class EdgeApp(ModelLoading, App[None]):
         self.chat.copy(self.chat.last_view("assistant"))
 
     def action_help(self) -> None:
-        from edgetui.ui.screens.help_screen import HelpScreen
+        from edgetui.ui.screens.help_screen import HelpScreen, files_markdown
 
-        where = (
-            f"- data: `{self.paths.data_dir}`\n- models: `{self.paths.models_dir}`\n"
-            f"- sessions database: `{self.store.path or 'in memory (not saved)'}`\n"
-            f"- config: `{self.paths.config_file}`"
+        where = files_markdown(  # (paths from the environment: shown literally)
+            [
+                ("data", str(self.paths.data_dir)),
+                ("models", str(self.paths.models_dir)),
+                ("sessions database", str(self.store.path or "in memory (not saved)")),
+                ("config", str(self.paths.config_file)),
+            ]
         )
         self.push_screen(HelpScreen(where))
 

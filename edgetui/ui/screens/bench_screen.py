@@ -16,7 +16,9 @@ from textual.widgets import DataTable, Label, ProgressBar, Static
 
 from edgetui.core.store import StoreError
 from edgetui.core.types import EngineError
+from edgetui.core.visible_text import visible
 from edgetui.ui.screens.key_footer import KeyFooter
+from edgetui.ui.widgets.plain_text import cell
 
 if TYPE_CHECKING:
     from edgetui.ui.app import EdgeApp
@@ -78,7 +80,7 @@ class BenchScreen(Screen[None]):
             yield DataTable(id="bench-table", cursor_type="row", zebra_stripes=True)
             yield Static("", id="bench-detail", markup=False)
             yield ProgressBar(id="bench-progress", show_eta=False)
-            yield Static("", id="bench-status")
+            yield Static("", id="bench-status", markup=False)
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -96,7 +98,7 @@ class BenchScreen(Screen[None]):
 
     def set_status(self, text: str, warn: bool = False) -> None:
         status = self.query_one("#bench-status", Static)
-        status.update(text)
+        status.update(visible(text))  # (a file name, an error)
         status.set_class(warn, "-warn")
 
     def reload(self) -> None:
@@ -114,18 +116,18 @@ class BenchScreen(Screen[None]):
         for r in sorted(rows, key=lambda r: r.get("id", 0), reverse=True):
             key = str(r.get("id", len(self.rows)))
             self.rows[key] = r
-            table.add_row(
-                r.get("model", ""),
+            cells = (
+                r.get("model", ""),  # (the database's: a file name)
                 r.get("test", ""),
                 f"{r.get('tps_mean') or 0:.2f} ± {r.get('tps_std') or 0:.2f}",
                 format_bytes(int(r.get("size") or 0)),
                 format_params(int(r.get("params") or 0)),
                 r.get("backend", ""),
-                str(r.get("threads", "")),
-                str(r.get("n_gpu_layers", "")),
+                r.get("threads", ""),
+                r.get("n_gpu_layers", ""),
                 str(r.get("created", ""))[:16].replace("T", " "),
-                key=key,
             )
+            table.add_row(*(cell(c) for c in cells), key=key)
         self.show_highlighted()
 
     def show_highlighted(self) -> None:
@@ -136,7 +138,7 @@ class BenchScreen(Screen[None]):
             key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
             row = self.rows.get(str(key))
         detail = self.query_one("#bench-detail", Static)
-        detail.update(describe(row) if row is not None else "")
+        detail.update(visible(describe(row)) if row is not None else "")
         detail.display = row is not None
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -17,6 +17,7 @@ from textual.widgets import Static
 from edgetui.core.compare import CONCURRENT, SEQUENTIAL, SIDES, SWAP, Compare
 from edgetui.core.compare_export import quality_summary
 from edgetui.core.types import ChatMessage, LoadOptions, SamplerSettings
+from edgetui.core.visible_text import visible
 from edgetui.ui.compare_messages import (
     CompareEvent,
     CompareFailed,
@@ -85,12 +86,12 @@ class CompareScreen(CompareActions, Screen[None]):
         self._restored: tuple[dict[str, list[ChatMessage]], int] | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="cmp-bar")
+        yield Static("", id="cmp-bar", markup=False)  # (file and model names)
         with Horizontal(id="cmp-columns"):
             yield CompareColumn("a", id="cmp-a")
             yield CompareColumn("b", id="cmp-b")
         yield CompareSummary(id="cmp-summary")
-        yield Static(HINT, id="cmp-status")
+        yield Static(HINT, id="cmp-status", markup=False)  # (errors name files, servers answer them)
         yield PromptInput(id="cmp-prompt", placeholder="A prompt for both models · Enter runs · Esc back")
         yield KeyFooter()
 
@@ -120,7 +121,7 @@ class CompareScreen(CompareActions, Screen[None]):
 
     def set_status(self, text: str, *, warn: bool = False) -> None:
         status = self.query_one("#cmp-status", Static)
-        status.update(text)
+        status.update(visible(text))
         status.set_class(warn, "-warn")
 
     def _refresh_bar(self) -> None:
@@ -128,7 +129,7 @@ class CompareScreen(CompareActions, Screen[None]):
         mode = self.compare.mode if self.compare is not None else mode
         names = [f"{s.upper()}: {p.stem if p else '(choose with ' + s + ')'}" for s, p in self.paths.items()]
         sampler = "greedy" if self.greedy else "chat sampler"
-        self.query_one("#cmp-bar", Static).update(" · ".join([sampler, mode, *names]))
+        self.query_one("#cmp-bar", Static).update(visible(" · ".join([sampler, mode, *names])))
 
     def _show_model(self, side: str) -> None:
         p = self.paths[side]

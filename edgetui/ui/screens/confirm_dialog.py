@@ -9,6 +9,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from edgetui.core.visible_text import visible
+
 ALWAYS = "always"  # what the dialog returns for its third choice, when it has one
 
 
@@ -32,8 +34,9 @@ class ConfirmDialog(ModalScreen[bool | str]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog confirm"):
-            yield Label(self.title_text, classes="dialog-title", markup=False)
-            yield Static(self.body, classes="dialog-body", markup=False)  # (file names, model text: never markup)
+            yield Label(visible(self.title_text), classes="dialog-title", markup=False)
+            # (file names, session titles, model text: never markup, control characters as marks)
+            yield Static(visible(self.body), classes="dialog-body", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.yes} (y)", variant="warning", id="yes", compact=True)
                 if self.always:

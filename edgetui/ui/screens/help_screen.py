@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
+
+from edgetui.ui.widgets.plain_text import line
 
 KEYS = """\
 # edgetui keys
@@ -74,6 +78,20 @@ fit: **✓** fits, **~** tight, **✗** does not fit.
 | **n** | new comparison |
 | **Esc** | stop; leave when idle |
 """
+
+
+def code_span(text: str) -> str:
+    """`text` (a path from the environment) as one Markdown code span that shows it literally: control characters
+    and a line end as marks, fenced with more backticks than it holds in a row (so a backtick in it cannot end the
+    span, a newline cannot start a heading or a list, and nothing in it is read as Markdown)."""
+    shown = line(text)
+    fence = "`" * (max((len(run) for run in re.findall("`+", shown)), default=0) + 1)
+    return f"{fence} {shown} {fence}" if shown.startswith("`") or shown.endswith("`") else f"{fence}{shown}{fence}"
+
+
+def files_markdown(files: list[tuple[str, str]]) -> str:
+    """The help's list of where the files are: (what, path) pairs, each path a literal code span."""
+    return "\n".join(f"- {what}: {code_span(path)}" for what, path in files)
 
 
 class HelpScreen(ModalScreen[None]):

@@ -17,9 +17,11 @@ from textual.widgets import DataTable, Input, Label, ProgressBar, Static
 from edgetui.core.fit import CPU_OVERHEAD, FITS, Resources, verdict_for
 from edgetui.core.hub import DownloadCancelled, Hub, HubError, HubFile, HubOffline, HubRepo
 from edgetui.core.units import format_bytes
+from edgetui.core.visible_text import visible
 from edgetui.ui.catalog_messages import DownloadFinished, DownloadProgressed, HubFailed, HubListed, HubSearched
 from edgetui.ui.screens.key_footer import KeyFooter
 from edgetui.ui.widgets.catalog_pane import FIT_SYMBOL
+from edgetui.ui.widgets.plain_text import PlainInput, cell
 
 if TYPE_CHECKING:
     from edgetui.ui.app import EdgeApp
@@ -33,8 +35,8 @@ def size_verdict(size: int, resources: Resources) -> str:
 
 
 def _text(value: str) -> Text:
-    """A table cell that is never read as markup (names come from the network)."""
-    return Text(value, no_wrap=True, end="")
+    """A table cell that is never read as markup, control characters as marks (names come from the network)."""
+    return cell(value, no_wrap=True, end="")
 
 
 class HubScreen(Screen[None]):
@@ -63,7 +65,7 @@ class HubScreen(Screen[None]):
         with Vertical(id="hub"):
             yield Label("Hugging Face Hub: GGUF models", classes="pane-title")
             yield Static("", id="hub-offline", markup=False)
-            yield Input(placeholder="Search GGUF models (Enter searches)", id="hub-search")
+            yield PlainInput(placeholder="Search GGUF models (Enter searches)", id="hub-search")
             yield DataTable(id="hub-repos", cursor_type="row", zebra_stripes=True)
             title = "Files: Enter on a repository lists them"
             yield Label(title, id="hub-files-title", classes="pane-title", markup=False)
@@ -94,13 +96,13 @@ class HubScreen(Screen[None]):
     # -- status ---------------------------------------------------------------------------------------
     def set_status(self, text: str, warn: bool = False) -> None:
         status = self.query_one("#hub-status", Static)
-        status.update(text)
+        status.update(visible(text))  # (repository and file names, the Hub's errors)
         status.set_class(warn, "-warn")
 
     def show_offline(self, message: str) -> None:
         self.offline = message
         banner = self.query_one("#hub-offline", Static)
-        banner.update(Text(f"OFFLINE: {message.removeprefix('offline: ')}", style="bold"))
+        banner.update(Text(visible(f"OFFLINE: {message.removeprefix('offline: ')}"), style="bold"))
         banner.display = True
         self.set_status(message, warn=True)
 

@@ -9,6 +9,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
+from edgetui.core.visible_text import visible
+from edgetui.ui.widgets.plain_text import PlainInput
+
 
 class InputDialog(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -21,8 +24,9 @@ class InputDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog input-dialog"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Input(self.value, placeholder=self.placeholder, id="dialog-input")
+            yield Label(visible(self.title_text), classes="dialog-title", markup=False)
+            # (a session's title from the database: shown with marks, given back as it is when not edited)
+            yield PlainInput(self.value, placeholder=self.placeholder, id="dialog-input")
             yield Label("Enter to confirm · Esc to cancel", classes="dialog-hint")
 
     @on(Input.Submitted)

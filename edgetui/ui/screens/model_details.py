@@ -17,8 +17,10 @@ from edgetui.core.catalog import CatalogEntry, format_params
 from edgetui.core.fit import FitEstimate, Resources, estimate_fit
 from edgetui.core.gguf import GGUFHeader
 from edgetui.core.units import format_bytes
+from edgetui.core.visible_text import visible
 from edgetui.ui.screens.key_footer import KeyFooter
 from edgetui.ui.widgets.catalog_pane import RemoteRow
+from edgetui.ui.widgets.plain_text import cell
 
 if TYPE_CHECKING:
     from edgetui.ui.app import EdgeApp
@@ -31,7 +33,8 @@ def _kv_table(rows: list[tuple[str, Any]]) -> Table:
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     for key, value in rows:
-        table.add_row(key, Text(str(value), overflow="fold"))  # a long path folds: the screen shows it whole
+        # (header fields, file names, paths: untrusted) a long path folds: the screen shows it whole
+        table.add_row(cell(key), cell(value, overflow="fold"))
     return table
 
 
@@ -77,7 +80,7 @@ def fit_table(est: FitEstimate) -> Table:
     for device, d in est.breakdown().items():
         if device == "vram" and not d["total"] and not d["available"]:
             continue
-        table.add_row(device.upper(), *(format_bytes(d[k]) for k in
+        table.add_row(cell(device.upper()), *(cell(format_bytes(d[k])) for k in
                       ("weights", "kv_cache", "compute", "overhead", "total", "available")))  # fmt: skip
     return table
 
@@ -90,9 +93,10 @@ def history_table(rows: list[dict[str, Any]]) -> Table | str:
         table.add_column(col, justify="left" if col == "when" else "right")
     for r in rows[-20:]:
         rel = r.get("rel_error")
-        table.add_row(str(r.get("created", ""))[:19].replace("T", " "), str(r.get("n_ctx", "")),
-                      format_bytes(r.get("predicted_bytes") or 0), format_bytes(r.get("measured_bytes") or 0),
-                      f"{rel * 100:+.0f}%" if rel is not None else "–")  # fmt: skip
+        cells = (str(r.get("created", ""))[:19].replace("T", " "), r.get("n_ctx", ""),  # (the database's)
+                 format_bytes(r.get("predicted_bytes") or 0), format_bytes(r.get("measured_bytes") or 0),
+                 f"{rel * 100:+.0f}%" if rel is not None else "–")  # fmt: skip
+        table.add_row(*(cell(c) for c in cells))
     return table
 
 
@@ -114,7 +118,7 @@ class ModelDetails(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="details"):
-            yield Label(f"Model details: {self.item.name}", classes="pane-title", markup=False)
+            yield Label(visible(f"Model details: {self.item.name}"), classes="pane-title", markup=False)
             yield Static("", id="details-meta")
             if isinstance(self.item, CatalogEntry) and self.item.ok:
                 yield Label("Will it fit?", classes="pane-title")
@@ -150,7 +154,9 @@ class ModelDetails(Screen[None]):
         for s in self.sibling_entries:
             bpw = f"{s.header.bits_per_weight:.2f}" if s.header else ""
             verdict = s.fit.verdict if s.fit else ""
-            sib.add_row(Text(s.name, overflow="fold"), s.quant, bpw, format_bytes(s.size), verdict)
+            sib.add_row(
+                cell(s.name, overflow="fold"), *(cell(c) for c in (s.quant, bpw, format_bytes(s.size), verdict))
+            )
         self.query_one("#details-siblings", Static).update(
             sib if self.sibling_entries else "None found on this machine."
         )
@@ -172,9 +178,9 @@ class ModelDetails(Screen[None]):
             return
         self.estimate = est = estimate_fit(item.header, n_ctx, self.edge.config.n_gpu_layers, self.resources)
         where = f" at context {est.n_ctx:,}, {est.n_gpu_layers} layer(s) on the GPU"
-        text = Text.assemble((est.verdict, "bold"), where)
+        text = Text.assemble((visible(est.verdict), "bold"), where)
         for line in ([est.reason] if est.reason else []) + est.notes:
-            text.append(f"\n{line}")
+            text.append(visible(f"\n{line}"))
         fit = self.query_one("#details-fit", Static)
         grid = Table.grid()
         grid.add_row(text)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,6 +18,8 @@ from textual.widgets import DataTable, Input, Label, Static
 
 from edgetui.core.openai_stream import REMOTE_PREFIX, remote_path
 from edgetui.core.types import EngineError
+from edgetui.core.visible_text import visible
+from edgetui.ui.widgets.plain_text import PlainInput, cell
 
 _QUANT_SUFFIX = re.compile(r"[._-](I?Q\d[\w]*|F16|BF16|F32|FP16)$", re.IGNORECASE)
 
@@ -131,11 +134,11 @@ class ModelPicker(ModalScreen[Path | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog model-picker"):
             yield Label(f"Model {self.side.upper()}", classes="dialog-title")
-            table: DataTable[str] = DataTable(id="picker-table", cursor_type="row", zebra_stripes=True)
+            table: DataTable[Text] = DataTable(id="picker-table", cursor_type="row", zebra_stripes=True)
             yield table
             hint = "or type the path of a .gguf file (or openai:<endpoint>/<model>)"
-            yield Input(str(self.current or ""), placeholder=hint, id="picker-path")
-            yield Static("", id="picker-error", classes="-warn")
+            yield PlainInput(str(self.current or ""), placeholder=hint, id="picker-path")
+            yield Static("", id="picker-error", classes="-warn", markup=False)
             yield Label("Enter chooses · Tab: list / path · Esc cancels", classes="dialog-hint")
 
     def on_mount(self) -> None:
@@ -162,7 +165,8 @@ class ModelPicker(ModalScreen[Path | None]):
         table.clear()
         self.rows = {str(i): c for i, c in enumerate(candidates)}
         for key, c in self.rows.items():
-            table.add_row(c.name, c.quant, "–" if c.remote else format_bytes(c.size), c.source, key=key)
+            cells = (c.name, c.quant, "–" if c.remote else format_bytes(c.size), c.source)  # (file names, headers)
+            table.add_row(*(cell(v) for v in cells), key=key)
             if self.current is not None and c.real == Candidate(self.current, "").real:
                 table.move_cursor(row=table.row_count - 1)
         note = "" if candidates else "No GGUF files found: type a path below."
@@ -189,7 +193,7 @@ class ModelPicker(ModalScreen[Path | None]):
             if not str(path).startswith(REMOTE_PREFIX):  # a remote model is checked when Compare loads it
                 check_gguf_file(path)
         except EngineError as exc:
-            self.query_one("#picker-error", Static).update(str(exc))
+            self.query_one("#picker-error", Static).update(visible(str(exc)))
             return
         self.dismiss(path)
 

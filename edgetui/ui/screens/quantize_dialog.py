@@ -23,7 +23,9 @@ from edgetui.core.quantize import (
 )
 from edgetui.core.types import EngineError
 from edgetui.core.units import format_bytes
+from edgetui.core.visible_text import visible
 from edgetui.ui.catalog_messages import QuantizeFinished, QuantizeProgressed
+from edgetui.ui.widgets.plain_text import PlainInput
 
 MAX_TYPES_HEIGHT = 12  # rows of the list of types, its border included, where the screen has room
 
@@ -52,13 +54,13 @@ class QuantizeDialog(ModalScreen[Path | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog quantize-dialog"):
             title = f"Quantize {self.model_name} ({self.quant or '?'}, {format_bytes(_size(self.src))})"
-            yield Label(title, classes="dialog-title", markup=False)
+            yield Label(visible(title), classes="dialog-title", markup=False)  # (the file's name)
             yield Label("Type (about the size it will have):")
             options = [Option(f"{q:<7} ~{format_bytes(predict_size(self.src, q))}", id=q) for q in OFFERED]
             yield OptionList(*options, id="quantize-types")
             yield _Note("", id="quantize-note", markup=False)  # what a requantization can give
             yield Label("Output file:")
-            yield Input(id="quantize-output")
+            yield PlainInput(id="quantize-output")  # (a path made from the file's name)
             yield ProgressBar(id="quantize-progress", show_eta=True)
             yield Static("", id="quantize-status", markup=False)
             yield Label("↑↓ type · Tab output path · Enter starts · Esc cancels", classes="dialog-hint")
@@ -88,7 +90,7 @@ class QuantizeDialog(ModalScreen[Path | None]):
         """Under the types, before Enter starts: an already quantized source cannot gain quality back."""
         check = requantize_check(self.model_name, self.quant, qtype)
         note = self.query_one("#quantize-note", Static)
-        note.update(check.note)
+        note.update(visible(check.note))
         note.display = bool(check.note)
         note.set_class(check.bigger, "-warn")
         self.call_after_refresh(self._fit_types)
@@ -111,7 +113,7 @@ class QuantizeDialog(ModalScreen[Path | None]):
 
     def set_status(self, text: str, warn: bool = False) -> None:
         status = self.query_one("#quantize-status", Static)
-        status.update(text)
+        status.update(visible(text))  # (errors name the files)
         status.set_class(warn, "-warn")
 
     @on(OptionList.OptionHighlighted)

@@ -13,6 +13,8 @@ from textual.widgets import Button, Input, Label, TextArea
 
 from edgetui.config import sampler_from
 from edgetui.core.types import SamplerSettings
+from edgetui.core.visible_text import visible
+from edgetui.ui.widgets.plain_text import PlainTextArea
 
 HELP = {
     "temperature": "0 = greedy",
@@ -53,7 +55,8 @@ class SettingsDialog(ModalScreen[SettingsChosen | None]):
         with Vertical(id="settings", classes="dialog"):
             yield Label("Session settings", classes="dialog-title")
             yield Label("System prompt")
-            yield TextArea(self.system_prompt, id="system-prompt", soft_wrap=True, compact=True)
+            # (a session's system prompt, from the database: its control characters as marks)
+            yield PlainTextArea(self.system_prompt, id="system-prompt", soft_wrap=True, compact=True)
             with Grid(id="sampler-grid"):  # two settings a row: the dialog fits an 80x24 terminal
                 for f in fields(SamplerSettings):
                     label = Label(f.name, classes="setting-name")
@@ -62,7 +65,7 @@ class SettingsDialog(ModalScreen[SettingsChosen | None]):
                     box = Input(str(getattr(self.sampler, f.name)), id=f"s-{f.name}", compact=True)
                     box.tooltip = HELP.get(f.name, "")
                     yield box
-            yield Label("", id="settings-error", classes="-warn")
+            yield Label("", id="settings-error", classes="-warn", markup=False)  # (it quotes what was typed)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save (Ctrl+S)", variant="primary", id="save", compact=True)
                 yield Button("Save as default (Ctrl+D)", id="save-default", compact=True)
@@ -84,7 +87,7 @@ class SettingsDialog(ModalScreen[SettingsChosen | None]):
         try:
             sampler = self.parse()
         except ValueError as exc:
-            self.query_one("#settings-error", Label).update(str(exc))
+            self.query_one("#settings-error", Label).update(visible(str(exc)))
             return
         self.dismiss(SettingsChosen(self.query_one("#system-prompt", TextArea).text, sampler, as_default))
 

@@ -43,8 +43,8 @@ class CompareColumn(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="cmp-head"):
-            yield Static(f"{self.side.upper()} · (no model)", classes="cmp-name")
-            yield Static("", classes="cmp-state")
+            yield Static(f"{self.side.upper()} · (no model)", classes="cmp-name", markup=False)  # (a file's name)
+            yield Static("", classes="cmp-state", markup=False)
         yield VerticalScroll(classes="cmp-turns")
 
     @property
@@ -58,12 +58,12 @@ class CompareColumn(Vertical):
 
     def set_model(self, name: str, quant: str = "") -> None:
         label = f"{self.side.upper()} · {name}" + (f" [{quant}]" if quant and quant not in name else "")
-        self.query_one(".cmp-name", Static).update(label)
+        self.query_one(".cmp-name", Static).update(visible(label))
 
     def set_state(self, text: str, *, warn: bool = False) -> None:
         self.state = text
         state = self.query_one(".cmp-state", Static)
-        state.update(text)
+        state.update(visible(text))
         state.set_class(warn, "-warn")
 
     async def clear(self) -> None:

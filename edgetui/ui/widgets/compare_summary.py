@@ -10,6 +10,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, ProgressBar, Static
 
 from edgetui.core.compare_export import SPEED_ROWS, agreement_summary, quality_summary, speed_cells
+from edgetui.core.visible_text import visible
 
 QUALITY_HINT = "quality: q measures B's loss against A (perplexity, KL divergence)"
 
@@ -21,10 +22,11 @@ class CompareSummary(Horizontal):
         table: DataTable[str] = DataTable(id="cmp-speed", cursor_type="none", zebra_stripes=True)
         yield table
         with VerticalScroll(id="cmp-info"):
-            yield Static("identical tokens: –", id="cmp-agree")
+            # (figures of a saved session, errors, notes that name models: the database's, a server's)
+            yield Static("identical tokens: –", id="cmp-agree", markup=False)
             yield ProgressBar(total=None, show_eta=False, id="cmp-progress")
-            yield Static(QUALITY_HINT, id="cmp-quality")
-            yield Static("", id="cmp-notes")
+            yield Static(QUALITY_HINT, id="cmp-quality", markup=False)
+            yield Static("", id="cmp-notes", markup=False)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -47,10 +49,10 @@ class CompareSummary(Horizontal):
                 table.update_cell(key, col, value, update_width=True)
 
     def show_agreement(self, agreement: Mapping[str, Any] | None, text: str = "") -> None:
-        self.query_one("#cmp-agree", Static).update(text or agreement_summary(agreement))
+        self.query_one("#cmp-agree", Static).update(visible(text or agreement_summary(agreement)))
 
     def show_notes(self, notes: list[str]) -> None:
-        self.query_one("#cmp-notes", Static).update("\n".join(f"note: {n}" for n in notes))
+        self.query_one("#cmp-notes", Static).update(visible("\n".join(f"note: {n}" for n in notes)))
 
     def progress(self, done: int | None, total: int | None) -> None:
         """Show the quality progress bar (None hides it)."""
@@ -64,7 +66,7 @@ class CompareSummary(Horizontal):
     def show_quality(self, report: Mapping[str, Any] | None, text: str = "") -> None:
         self.progress(None, None)
         body = text or ("\n".join(quality_summary(report)) if report else QUALITY_HINT)
-        self.query_one("#cmp-quality", Static).update(body)
+        self.query_one("#cmp-quality", Static).update(visible(body))
 
     def clear(self) -> None:
         self.show_speed(None)

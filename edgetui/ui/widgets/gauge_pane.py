@@ -6,10 +6,12 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Label, Sparkline, Static
 
 from edgetui.core.types import GenerationStats, ModelInfo
 from edgetui.core.units import format_bytes
+from edgetui.core.visible_text import visible
 from edgetui.ui.direct_paint import paint_now
 
 
@@ -27,24 +29,27 @@ class GaugePane(Vertical):
         if old == text:
             return  # a repaint of what is there already
         same = old is not None and old.count("\n") == text.count("\n")
+        try:
+            static = self.query_one(f"#{widget_id}", Static)
+        except NoMatches:  # the app is closing: an answer that ends then has no gauges left to show it
+            return
         self._texts[widget_id] = text
-        static = self.query_one(f"#{widget_id}", Static)
         static.update(text, layout=not same)
         if same:
             paint_now(static)
 
     def compose(self) -> ComposeResult:
         yield Label("Speed", classes="gauge-title")
-        yield Static("", id="g-tps")
+        yield Static("", id="g-tps", markup=False)
         yield Sparkline([], id="g-spark")
-        yield Static("", id="g-last")
-        yield Static("", id="g-ctx")
+        yield Static("", id="g-last", markup=False)
+        yield Static("", id="g-ctx", markup=False)
         yield Label("Memory", classes="gauge-title")
-        yield Static("–", id="g-mem")
+        yield Static("–", id="g-mem", markup=False)
         yield Label("Model", classes="gauge-title")
-        yield Static("no model loaded", id="g-model")
+        yield Static("no model loaded", id="g-model", markup=False)  # (what the engine read from the file)
         yield Label("GPU", classes="gauge-title", id="g-gpu-title")
-        yield Static("", id="g-gpu")
+        yield Static("", id="g-gpu", markup=False)
 
     def on_mount(self) -> None:
         self._show("g-tps", "     – tok/s now\n     – tok/s avg")  # as tall as the figures: no layout when they come
@@ -93,7 +98,7 @@ class GaugePane(Vertical):
         ]
         if kv_bytes:
             lines.insert(1, f"KV cache {format_bytes(kv_bytes)}")
-        self.query_one("#g-model", Static).update("\n".join(lines))
+        self.query_one("#g-model", Static).update(visible("\n".join(lines)))
 
     def show_gpus(self, gpus: list[Any]) -> None:
         """One line per GPU (VRAM used/total, utilisation: '0 12.3 GiB/140 GiB 100%', 23 columns); the section is
