@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 ONE_READ = {
-    "edgetui": "from edgetui.core.gguf import read_header as read\n",
+    "edgetui": "from edgetui.core.gguf.read import read_header as read\n",
     "gguf.GGUFReader": "from gguf import GGUFReader as read\n",
 }
 TIMER = "import sys, time\nt = time.perf_counter()\nread(sys.argv[1])\nprint(time.perf_counter() - t)\n"
@@ -43,7 +43,7 @@ def cold(reader: str, path: Path, runs: int) -> float:
 
 def warm(reader: str, path: Path, runs: int) -> float:
     if reader == "edgetui":
-        from edgetui.core.gguf import read_header as read
+        from edgetui.core.gguf.read import read_header as read
     else:
         from gguf import GGUFReader as read
     read(path)
@@ -93,7 +93,7 @@ def small_file(path: Path) -> None:
 
 def bench_rescan(directory: Path, n_files: int) -> tuple[float, float]:
     from edgetui.config import Config
-    from edgetui.core.catalog import Catalog
+    from edgetui.core.models.catalog import Catalog
     from edgetui.paths import Paths
 
     models = directory / "many"
@@ -120,7 +120,7 @@ def main() -> int:
     parser.add_argument("--ref-runs", type=int, default=2, help="the same for gguf.GGUFReader (it is slow)")
     parser.add_argument("--files", type=int, default=1000, help="files for the re-scan benchmark")
     args = parser.parse_args()
-    from edgetui.core.default_model import default_model_path
+    from edgetui.core.models.default import default_model_path
 
     with tempfile.TemporaryDirectory(prefix="bench-gguf-") as tmp:
         tmpdir = Path(tmp)

@@ -5,7 +5,7 @@ Usage: .venv/bin/python bench/bench_llama.py [--model GGUF] [--threads 2] [--rep
 
 Each round runs, one after the other on the same model and thread count:
   1. llama-bench -p 512 -n 128 (if a llama-bench binary is found: --llama-bench, $LLAMA_BENCH, PATH, /tmp/lb/bin)
-  2. edgetui's run_bench pp512 + tg128 (edgetui.core.bench, the code behind `edgetui bench`)
+  2. edgetui's run_bench pp512 + tg128 (edgetui.core.tools.bench, the code behind `edgetui bench`)
   3. raw llama-cpp-python: Llama.generate() streaming 128 tokens (greedy sampling included), tokens/s between
      the first and the last token
 The medians (or, with --stat max, the best) over the rounds are printed with the ratios to llama-bench.
@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edgetui.core.bench import mean_std, run_bench  # noqa: E402
-from edgetui.core.default_model import default_model_path  # noqa: E402
+from edgetui.core.models.default import default_model_path  # noqa: E402
+from edgetui.core.tools.bench import mean_std, run_bench  # noqa: E402
 
 
 def find_llama_bench(explicit: str | None) -> Path | None:

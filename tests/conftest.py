@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.core.default_model import default_model_path
+from edgetui.core.models.default import default_model_path
 
 # The fixtures that hand out the default model or an engine loaded with it (and those built on them).
 ENGINE_FIXTURES = frozenset({"default_model", "shared_engine", "quantized_models", "no_template_model"})
@@ -74,7 +74,7 @@ def default_model() -> Path:
 @pytest.fixture(scope="session")
 def quantized_models(default_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Q8_0 and Q2_K quantizations of the default model, made once per test session with llama.cpp."""
-    from edgetui.core.quantize import quantize_model
+    from edgetui.core.tools.quantize import quantize_model
 
     out = tmp_path_factory.mktemp("quants")
     return {q: quantize_model(default_model, out / f"SmolLM2-135M-Instruct.{q}.gguf", q) for q in ("Q8_0", "Q2_K")}
@@ -96,7 +96,7 @@ def no_template_model(default_model: Path, tmp_path_factory: pytest.TempPathFact
 @pytest.fixture(scope="session")
 def shared_engine(default_model: Path):
     """One loaded LlamaEngine on the default model for tests that only read from it."""
-    from edgetui.core.engine import LlamaEngine
+    from edgetui.core.engines.llama import LlamaEngine
     from edgetui.core.types import LoadOptions
 
     engine = LlamaEngine()

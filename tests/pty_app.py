@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyte
 
-from edgetui.core.store import Store
+from edgetui.core.store.store import Store
 from edgetui.paths import Paths
 from tests.waits import describe
 

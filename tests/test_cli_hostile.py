@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edgetui.core.store import Store
+from edgetui.core.store.store import Store
 from edgetui.paths import Paths
 from tests.pty_app import wait_until
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.core.store import Store
+from edgetui.core.store.store import Store
 from edgetui.paths import Paths
 from tests.pty_app import newest_answer, spawn, wait_until
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-CORE_MODULES = ["edgetui.core.engine", "edgetui.core.types", "edgetui.core.quantize", "edgetui.config"]
+CORE_MODULES = ["edgetui.core.engines.llama", "edgetui.core.types", "edgetui.core.tools.quantize", "edgetui.config"]
 
 
 def _modules_after(code: str) -> set[str]:
@@ -30,7 +30,7 @@ def test_core_never_imports_textual_or_rich() -> None:
     assert not {m for m in loaded if m.split(".")[0] in ("textual", "rich")}
 
 
-@pytest.mark.parametrize("module", ["edgetui.cli", "edgetui.core.engine"])
+@pytest.mark.parametrize("module", ["edgetui.cli", "edgetui.core.engines.llama"])
 def test_heavy_libraries_are_imported_lazily(module: str) -> None:
     loaded = _modules_after(f"import {module}")
     assert "llama_cpp" not in loaded

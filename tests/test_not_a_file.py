@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.core.engine import EngineError, LlamaEngine, check_gguf_file
-from edgetui.core.gguf import GGUFError, read_model
+from edgetui.core.engines.llama import EngineError, LlamaEngine
+from edgetui.core.gguf.files import check_gguf_file
+from edgetui.core.gguf.read import GGUFError, read_model
 from edgetui.core.types import LoadOptions
 from tests.pty_app import Terminal
 

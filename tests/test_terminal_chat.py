@@ -18,7 +18,7 @@ CTRL_N, CTRL_Q, TAB, ENTER, NEWLINE = "\x0e", "\x11", "\t", "\r", "\n"
 
 def _answers() -> tuple[int, str]:
     """How many answers the newest session holds, and the status of its last one (as the app saved them)."""
-    from edgetui.core.store import Store
+    from edgetui.core.store.store import Store
 
     store = Store.open(Paths.from_env().db_path, read_only=True)
     try:

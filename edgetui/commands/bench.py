@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,11 +56,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("-b", "--batch-size", type=int, default=2048, help="logical batch size (default 2048)")
     p.add_argument("-ub", "--ubatch-size", type=int, default=512, help="physical batch size (default 512)")
     p.add_argument("--json", action="store_true", help="print the results as a JSON list")
-    # ---- hook for the app-overhead benchmark (edgetui/bench_app.py, not part of the core) ----
+    # ---- hook for the app-overhead benchmark (edgetui/ui/bench_app.py, not part of the core) ----
     p.add_argument(
         "--app-overhead",
         action="store_true",
-        help="also measure the TUI's own overhead on streaming (edgetui.bench_app)",
+        help="also measure the TUI's own overhead on streaming (edgetui.ui.bench_app)",
     )
     p.add_argument(
         "--max-pairs",
@@ -110,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     threads = getattr(args, "threads", None) or cfg.threads
     ngl = gpu_layers_arg(getattr(args, "gpu_layers", None), cfg.n_gpu_layers)
 
-    from edgetui.core.bench import markdown_table, run_bench
+    from edgetui.core.tools.bench import markdown_table, run_bench
 
     progress = _print_progress if sys.stderr.isatty() and not args.json else None
     try:
@@ -142,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _save(results: list[Any], db: Path) -> None:
     """Keep the results in the sessions database, next to the ones the TUI's benchmark screen shows."""
-    from edgetui.core.store import Store, StoreError
+    from edgetui.core.store.store import Store, StoreError
 
     store = Store.open(db)
     try:
@@ -191,11 +190,7 @@ def _print_progress(message: str, done: int, total: int) -> None:
 
 
 def _run_app_overhead(args: argparse.Namespace) -> int:
-    """Hook: `--app-overhead` runs edgetui.bench_app.run_app_overhead(args), a module outside the core."""
-    try:
-        module = importlib.import_module("edgetui.bench_app")
-    except ModuleNotFoundError as exc:
-        if exc.name != "edgetui.bench_app":
-            raise
-        return fail("--app-overhead is not available in this build (edgetui.bench_app is missing)")
-    return int(module.run_app_overhead(args) or 0)
+    """`--app-overhead` drives the whole app (edgetui.ui.bench_app): imported here, as the UI is only for it."""
+    from edgetui.ui.bench_app import run_app_overhead
+
+    return int(run_app_overhead(args) or 0)

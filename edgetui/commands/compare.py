@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgetui.commands.common import control, fail, find_model, load_settings, print_json
-from edgetui.core.compare_records import compare_to_record  # noqa: F401  (re-exported for saving results later)
+from edgetui.core.compare.records import compare_to_record  # noqa: F401  (re-exported for saving results later)
 
 
 def register(subparsers: Any) -> None:
@@ -86,7 +86,7 @@ def _sampler(args: argparse.Namespace, config: Any) -> Any:
 
 
 def _run_prompt(args: argparse.Namespace, config: Any, model_a: Path, model_b: Path, text: str | None) -> int:
-    from edgetui.core.compare import Compare
+    from edgetui.core.compare.compare import Compare
     from edgetui.core.types import ChatMessage
 
     messages = ([ChatMessage("system", args.system)] if args.system else []) + [ChatMessage("user", args.prompt)]
@@ -125,7 +125,7 @@ def _run_prompt(args: argparse.Namespace, config: Any, model_a: Path, model_b: P
 
 
 def _run_quality(args: argparse.Namespace, config: Any, model_a: Path, model_b: Path, text: str) -> int:
-    from edgetui.core.quality import Quality
+    from edgetui.core.compare.quality import Quality
 
     opts = _load_options(config)
     q = Quality(model_a, model_b, n_ctx=args.chunk, n_threads=opts.n_threads, n_gpu_layers=opts.n_gpu_layers)
@@ -153,7 +153,7 @@ def _print_quality(r: Any) -> None:
 
 
 def _speed_table(result: Any) -> str:
-    from edgetui.core.compare_export import BYTES
+    from edgetui.core.compare.export import BYTES
     from edgetui.core.units import format_bytes
 
     def cell(value: Any, scale: float, fmt: str) -> str:

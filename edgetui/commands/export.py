@@ -26,8 +26,8 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from edgetui.commands.sessions import open_store
     from edgetui.config import ConfigError
-    from edgetui.core.export import export_session
-    from edgetui.core.store import StoreError
+    from edgetui.core.store.export import export_session
+    from edgetui.core.store.store import StoreError
 
     try:
         store = open_store(args)

@@ -9,7 +9,7 @@ from edgetui.commands.common import fail, find_model, load_settings, print_json
 
 
 def register(subparsers: Any) -> None:
-    from edgetui.core.fit import KV_TYPE_BYTES
+    from edgetui.core.models.fit import KV_TYPE_BYTES
 
     p = subparsers.add_parser(
         "fit",
@@ -28,8 +28,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgetui.config import ConfigError
-    from edgetui.core.fit import estimate_fit, probe_resources
-    from edgetui.core.gguf import GGUFError, read_model
+    from edgetui.core.gguf.read import GGUFError, read_model
+    from edgetui.core.models.fit import estimate_fit, probe_resources
     from edgetui.core.units import format_bytes
 
     try:

@@ -10,7 +10,7 @@ from edgetui.commands.common import fail, load_settings, print_json
 
 
 def register(subparsers: Any) -> None:
-    from edgetui.core.catalog import SORT_KEYS
+    from edgetui.core.models.catalog import SORT_KEYS
 
     p = subparsers.add_parser(
         "models",
@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgetui.config import ConfigError
-    from edgetui.core.catalog import COLUMNS, Catalog, filter_entries, sort_entries
+    from edgetui.core.models.catalog import COLUMNS, Catalog, filter_entries, sort_entries
 
     try:
         paths, config = load_settings(n_ctx=getattr(args, "ctx", None))

@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgetui.core.hub import DownloadCancelled, Hub, HubError
+    from edgetui.core.hub.hub import DownloadCancelled, Hub, HubError
 
     hub = Hub()
     try:
@@ -80,7 +80,7 @@ def _search(hub: Any, args: argparse.Namespace) -> int:
 
 
 def _list(hub: Any, args: argparse.Namespace) -> int:
-    from edgetui.core.hub_files import parse_spec
+    from edgetui.core.hub.files import parse_spec
 
     repo_id, _ = parse_spec(args.spec)
     files = hub.list_gguf_files(repo_id, args.revision)

@@ -11,7 +11,7 @@ from edgetui.commands.common import fail, find_model, load_settings, print_json
 
 
 def register(subparsers: Any) -> None:
-    from edgetui.core.quantize import OFFERED
+    from edgetui.core.tools.quantize import OFFERED
 
     p = subparsers.add_parser(
         "quantize",
@@ -33,8 +33,8 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from edgetui.commands.pull import ProgressLine
     from edgetui.config import ConfigError
-    from edgetui.core.gguf import GGUFError, read_header
-    from edgetui.core.quantize import default_output, quantize_with_progress, requantize_check
+    from edgetui.core.gguf.read import GGUFError, read_header
+    from edgetui.core.tools.quantize import default_output, quantize_with_progress, requantize_check
     from edgetui.core.types import EngineError
     from edgetui.core.units import format_bytes
 

@@ -11,7 +11,7 @@ from edgetui.commands.common import fail, gpu_layers_arg, load_settings, model_a
 
 
 def register(subparsers: Any) -> None:
-    from edgetui.core.serve import DEFAULT_HOST, DEFAULT_PORT
+    from edgetui.core.tools.serve import DEFAULT_HOST, DEFAULT_PORT
 
     p = subparsers.add_parser(
         "serve",
@@ -61,7 +61,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgetui.config import ConfigError
-    from edgetui.core.serve import Serve, ServeOptions
+    from edgetui.core.tools.serve import Serve, ServeOptions
     from edgetui.core.types import EngineError
 
     try:
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
 def _print_usage(server: Any, name: str, config_file: Path) -> None:
     import socket
 
-    from edgetui.core.serve import is_loopback
+    from edgetui.core.tools.serve import is_loopback
 
     port, host = server.port, server.options.host
     local = is_loopback(host)

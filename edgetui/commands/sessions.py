@@ -28,7 +28,7 @@ def open_store(args: argparse.Namespace) -> Any:
     """The Store named by --db or the config (its notice, if any, goes to stderr)."""
     import sys
 
-    from edgetui.core.store import Store
+    from edgetui.core.store.store import Store
 
     paths, config = load_settings(db=getattr(args, "db", None))
     store = Store.open(config.db_path(paths))
@@ -39,7 +39,7 @@ def open_store(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from edgetui.config import ConfigError
-    from edgetui.core.store import StoreError
+    from edgetui.core.store.store import StoreError
 
     try:
         store = open_store(args)
@@ -95,7 +95,7 @@ def _search(store: Any, query: str, limit: int, as_json: bool) -> int:
 
 
 def _import(store: Any, path: Path, as_json: bool) -> int:
-    from edgetui.core.export import import_session_json
+    from edgetui.core.store.export import import_session_json
 
     try:
         text = path.read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ from edgetui.commands.common import fail
 
 def run_tui(args: argparse.Namespace) -> int:
     from edgetui.config import Config, ConfigError
-    from edgetui.core.default_model import default_model_path
+    from edgetui.core.models.default import default_model_path
     from edgetui.paths import Paths
 
     paths = Paths.from_env().ensure()

@@ -1,1 +1,1 @@
-"""The Textual user interface of edgetui: app factory, screens and widgets."""
+"""The Textual user interface of edgetui: the app, its messages, and one package per feature."""

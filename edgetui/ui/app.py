@@ -14,19 +14,19 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from edgetui.config import Config
-from edgetui.core.conversation import Conversation
-from edgetui.core.engine import Engine, LlamaEngine
-from edgetui.core.metrics import Metrics, TokenRate
-from edgetui.core.store import Store, StoreError
+from edgetui.core.chat.conversation import Conversation
+from edgetui.core.engines.llama import Engine, LlamaEngine
+from edgetui.core.store.store import Store, StoreError
+from edgetui.core.system.metrics import Metrics, TokenRate
 from edgetui.core.types import GenerationStats, SamplerSettings
 from edgetui.core.visible_text import visible
 from edgetui.paths import Paths
+from edgetui.ui.catalog.catalog_pane import CatalogPane
+from edgetui.ui.catalog.model_loading import ModelLoading
+from edgetui.ui.chat.chat_pane import ChatPane
 from edgetui.ui.messages import SessionShown, UnsavedAnswersTried
-from edgetui.ui.model_loading import ModelLoading
 from edgetui.ui.screens.main_screen import MainScreen
 from edgetui.ui.textual_internals import show_control_characters
-from edgetui.ui.widgets.catalog_pane import CatalogPane
-from edgetui.ui.widgets.chat_pane import ChatPane
 from edgetui.ui.widgets.gauge_pane import GaugePane
 
 HANG_UP_SAVE_S = 10.0  # after SIGHUP/SIGTERM: how long the answer being streamed may take to reach the database
@@ -229,7 +229,7 @@ class EdgeApp(ModelLoading, App[None]):
 
     def remembered_model(self) -> Path | str | None:
         """The model loaded when the app last quit, if it can still be loaded."""
-        from edgetui.core.openai_engine import REMOTE_PREFIX
+        from edgetui.core.engines.remote import REMOTE_PREFIX
 
         path = self.store.get_state("model")
         if not isinstance(path, str) or not path:
@@ -276,7 +276,7 @@ class EdgeApp(ModelLoading, App[None]):
 
     def action_interrupt(self) -> None:
         """Ctrl+C: stop the answer (like llama.cpp's CLI); else copy the selection; else say how to quit."""
-        from edgetui.ui.screens.compare_screen import CompareScreen
+        from edgetui.ui.compare.compare_screen import CompareScreen
 
         if isinstance(self.screen, CompareScreen) and self.screen.stop():
             self.notify("Stopped: the partial answers are kept.", timeout=3)
@@ -408,7 +408,7 @@ class EdgeApp(ModelLoading, App[None]):
         self.chat.copy(self.chat.last_view("assistant"))
 
     def action_help(self) -> None:
-        from edgetui.ui.screens.help_screen import HelpScreen, files_markdown
+        from edgetui.ui.dialogs.help_screen import HelpScreen, files_markdown
 
         where = files_markdown(  # (paths from the environment: shown literally)
             [
@@ -424,7 +424,7 @@ class EdgeApp(ModelLoading, App[None]):
     async def action_settings(self) -> None:
         """The session's settings; "Save as default" also makes them what new sessions start with (kept in the
         database, in place of config.toml's system_prompt and [sampler])."""
-        from edgetui.ui.screens.settings_dialog import SettingsDialog
+        from edgetui.ui.dialogs.settings_dialog import SettingsDialog
 
         conv = self.chat.conv
         chosen = await self.push_screen_wait(SettingsDialog(conv.system_prompt, conv.sampler))
@@ -447,7 +447,7 @@ class EdgeApp(ModelLoading, App[None]):
         self.notify("Saved for this session and as the default for new sessions.", timeout=3)
 
     def action_compare(self) -> None:
-        from edgetui.ui.screens.compare_screen import CompareScreen
+        from edgetui.ui.compare.compare_screen import CompareScreen
 
         if not isinstance(self.screen, CompareScreen):
             self.push_screen(CompareScreen())
@@ -467,7 +467,7 @@ class EdgeApp(ModelLoading, App[None]):
             return
         session = self.store.get_session(session_id)
         if session is not None and session.kind == "compare":
-            from edgetui.ui.screens.compare_screen import CompareScreen
+            from edgetui.ui.compare.compare_screen import CompareScreen
 
             self.push_screen(CompareScreen(session_id=session_id))
             return
@@ -480,7 +480,7 @@ class EdgeApp(ModelLoading, App[None]):
         session = self.store.get_session(session_id)
         info = self.engine.info
         if session and session.model_path and (info is None or str(info.path) != session.model_path):
-            from edgetui.core.openai_engine import REMOTE_PREFIX
+            from edgetui.core.engines.remote import REMOTE_PREFIX
 
             remote = session.model_path.startswith(REMOTE_PREFIX)
             model = Path(session.model_path)
@@ -552,7 +552,7 @@ def create_app(
     if store is None:
         store = Store.open(config.db_path(paths))
     if engine is None and config.engine_process:
-        from edgetui.core.process_engine import ProcessEngine
+        from edgetui.core.engines.process import ProcessEngine
 
         engine = ProcessEngine()
     engine = engine or LlamaEngine()

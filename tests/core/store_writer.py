@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from edgetui.core.store import Store  # noqa: E402
+from edgetui.core.store.store import Store  # noqa: E402
 
 PROMPT = "Write a long story about a lighthouse keeper and the sea. Describe every day of his year."
 
@@ -51,8 +51,8 @@ def fake(store: Store, interval: float) -> None:
 
 
 def engine(store: Store, interval: float) -> None:
-    from edgetui.core.default_model import default_model_path
-    from edgetui.core.engine import LlamaEngine
+    from edgetui.core.engines.llama import LlamaEngine
+    from edgetui.core.models.default import default_model_path
     from edgetui.core.types import ChatMessage, LoadOptions, SamplerSettings
 
     path = default_model_path()

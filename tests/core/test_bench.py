@@ -1,4 +1,4 @@
-"""Tests for the llama-bench equivalent (edgetui.core.bench) and `edgetui bench`, on the real default model."""
+"""Tests for the llama-bench equivalent (edgetui.core.tools.bench) and `edgetui bench`, on the real default model."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.core.bench import (
+from edgetui.core.tools.bench import (
     BenchError,
     BenchResult,
     BenchTest,
@@ -230,14 +230,10 @@ def test_cli_bench_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
 def test_cli_app_overhead_hook(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     from edgetui.cli import main
 
-    monkeypatch.setitem(sys.modules, "edgetui.bench_app", None)  # as if the module did not exist
-    assert main(["bench", "--app-overhead"]) == 1
-    assert "not available" in capsys.readouterr().err
-
     called = []
-    fake = types.ModuleType("edgetui.bench_app")
+    fake = types.ModuleType("edgetui.ui.bench_app")
     fake.run_app_overhead = lambda args: called.append(args) or 0  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "edgetui.bench_app", fake)
+    monkeypatch.setitem(sys.modules, "edgetui.ui.bench_app", fake)
     assert main(["bench", "--app-overhead", "-n", "64"]) == 0
     assert called and called[0].app_overhead and called[0].n_gen == "64"
 
@@ -245,7 +241,7 @@ def test_cli_app_overhead_hook(capsys: pytest.CaptureFixture[str], monkeypatch: 
 @pytest.mark.engine
 def test_cli_bench_results_are_kept_in_the_database(default_model, capsys) -> None:
     from edgetui.cli import main
-    from edgetui.core.store import Store
+    from edgetui.core.store.store import Store
     from edgetui.paths import Paths
 
     assert main(["bench", str(default_model), "-p", "16", "-n", "4", "-r", "1", "-t", "1", "--json"]) == 0
@@ -256,7 +252,7 @@ def test_cli_bench_results_are_kept_in_the_database(default_model, capsys) -> No
 
 def test_paired_ratio_cancels_the_machines_drift() -> None:
     """Each app run is compared with the raw run next to it: a machine slowing down between pairs does not move it."""
-    from edgetui.bench_app import paired_ratio
+    from edgetui.ui.bench_app import paired_ratio
 
     raw = [150.0, 120.0, 100.0, 160.0]
     app = [x * 0.97 for x in raw]
@@ -264,18 +260,18 @@ def test_paired_ratio_cancels_the_machines_drift() -> None:
     assert paired_ratio([], []) == 0.0
 
 
-# -- the spread of paired ratios and the stopping rule (edgetui.core.pair_stats) ----------------------------
+# -- the spread of paired ratios and the stopping rule (edgetui.core.tools.pair_stats) ----------------------------
 
 
 def test_pair_ratios_leave_out_failed_runs() -> None:
-    from edgetui.core.pair_stats import pair_ratios
+    from edgetui.core.tools.pair_stats import pair_ratios
 
     assert pair_ratios([90.0, 50.0, 99.0], [100.0, 0.0, 110.0]) == [pytest.approx(0.9), pytest.approx(0.9)]
     assert pair_ratios([], []) == []
 
 
 def test_pair_spread_is_the_inclusive_five_number_summary() -> None:
-    from edgetui.core.pair_stats import pair_spread
+    from edgetui.core.tools.pair_stats import pair_spread
 
     ratios = [1.10, 0.90, 1.00, 1.05, 0.95]
     s = pair_spread(ratios)
@@ -292,7 +288,7 @@ def test_pair_spread_is_the_inclusive_five_number_summary() -> None:
 
 
 def test_spread_target_counts_both_quartiles_and_at_least_four_pairs() -> None:
-    from edgetui.core.pair_stats import MIN_PAIRS_FOR_SPREAD, spread_reached
+    from edgetui.core.tools.pair_stats import MIN_PAIRS_FOR_SPREAD, spread_reached
 
     assert MIN_PAIRS_FOR_SPREAD == 4
     assert spread_reached([0.97, 1.0, 1.0, 1.03, 1.0])  # exactly ±3 %: within
@@ -306,7 +302,7 @@ def test_spread_target_counts_both_quartiles_and_at_least_four_pairs() -> None:
 
 
 def test_need_more_pairs_stopping_rule() -> None:
-    from edgetui.core.pair_stats import need_more_pairs
+    from edgetui.core.tools.pair_stats import need_more_pairs
 
     tight, wide = [1.0, 1.01, 0.99, 1.0, 1.0], [0.9, 1.1, 0.95, 1.05, 1.0]
     assert need_more_pairs(tight[:3], min_pairs=4, max_pairs=10)  # under the minimum, however tight
@@ -322,7 +318,7 @@ def test_need_more_pairs_stopping_rule() -> None:
 
 def _pairs_taken(stream: list[float], min_pairs: int, max_pairs: int) -> tuple[int, bool]:
     """The bench's loop with ratios fed from a list instead of runs: (pairs taken, target reached)."""
-    from edgetui.core.pair_stats import need_more_pairs, pair_spread
+    from edgetui.core.tools.pair_stats import need_more_pairs, pair_spread
 
     taken: list[float] = []
     while need_more_pairs(taken, min_pairs, max_pairs):
@@ -337,7 +333,7 @@ def test_stopping_rule_adds_pairs_until_the_quartiles_settle() -> None:
     quiet = [1.00, 0.99, 1.01, 1.00] * 10
     n, reached = _pairs_taken(noisy + quiet, min_pairs=4, max_pairs=40)
     assert reached and 6 < n < 40
-    from edgetui.core.pair_stats import pair_spread, spread_reached
+    from edgetui.core.tools.pair_stats import pair_spread, spread_reached
 
     assert not spread_reached((noisy + quiet)[: n - 1])  # one pair fewer was not enough
     assert pair_spread((noisy + quiet)[:n]).below <= 0.03
@@ -347,7 +343,7 @@ def test_stopping_rule_adds_pairs_until_the_quartiles_settle() -> None:
 
 
 def test_spread_summary_dict_and_verdict() -> None:
-    from edgetui.core.pair_stats import pair_spread
+    from edgetui.core.tools.pair_stats import pair_spread
 
     s = pair_spread([0.95, 0.98, 1.0, 1.01, 1.02])
     assert s.summary() == "1.0000 (min 0.9500, q1 0.9800, q3 1.0100, max 1.0200; 5 pairs)"
@@ -375,8 +371,8 @@ def test_spread_summary_dict_and_verdict() -> None:
 
 
 def test_app_overhead_text_report_shows_the_spread_beside_the_ratio() -> None:
-    from edgetui.bench_app import text_report
-    from edgetui.core.pair_stats import pair_spread
+    from edgetui.core.tools.pair_stats import pair_spread
+    from edgetui.ui.bench_app import text_report
 
     s = pair_spread([0.9, 0.94, 1.0, 1.06, 1.1])
     report = {
@@ -402,7 +398,7 @@ def test_app_overhead_text_report_shows_the_spread_beside_the_ratio() -> None:
 
 
 def test_app_overhead_default_max_pairs() -> None:
-    from edgetui.bench_app import default_max_pairs
+    from edgetui.ui.bench_app import default_max_pairs
 
     assert [default_max_pairs(n) for n in (128, 256, 1024)] == [28, 22, 9]  # fewer pairs for longer answers
     assert default_max_pairs(100_000) == 4  # never below the pairs the spread needs
@@ -412,9 +408,9 @@ def test_cli_app_overhead_pair_flags(capsys: pytest.CaptureFixture[str], monkeyp
     from edgetui.cli import main
 
     called = []
-    fake = types.ModuleType("edgetui.bench_app")
+    fake = types.ModuleType("edgetui.ui.bench_app")
     fake.run_app_overhead = lambda args: called.append(args) or 0  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "edgetui.bench_app", fake)
+    monkeypatch.setitem(sys.modules, "edgetui.ui.bench_app", fake)
     assert main(["bench", "--app-overhead", "--reps", "6", "--max-pairs", "30", "--spread", "0.02"]) == 0
     assert (called[0].reps, called[0].max_pairs, called[0].spread) == (6, 30, 0.02)
     assert main(["bench", "--app-overhead"]) == 0

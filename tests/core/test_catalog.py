@@ -15,17 +15,17 @@ import pytest
 
 from edgetui.cli import main
 from edgetui.config import Config
-from edgetui.core import catalog as catalog_mod
-from edgetui.core import header_cache as header_cache_mod
-from edgetui.core.catalog import (
+from edgetui.core.gguf import cache as header_cache_mod
+from edgetui.core.gguf.cache import HeaderCache
+from edgetui.core.models import catalog as catalog_mod
+from edgetui.core.models.catalog import (
     Catalog,
     filter_entries,
     format_bytes,
     format_params,
     sort_entries,
 )
-from edgetui.core.fit import Resources
-from edgetui.core.header_cache import HeaderCache
+from edgetui.core.models.fit import Resources
 from edgetui.paths import Paths
 from tests.core.test_gguf import build_gguf
 
@@ -267,7 +267,7 @@ def test_sort_filter_and_format(paths: Paths) -> None:
 
 
 def test_catalog_imports_no_heavy_libraries() -> None:
-    code = "import sys, edgetui.core.catalog; print(sorted(sys.modules))"
+    code = "import sys, edgetui.core.models.catalog; print(sorted(sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "huggingface_hub" not in out and "llama_cpp" not in out and "psutil" not in out
 

@@ -10,9 +10,10 @@ import pytest
 
 from edgetui.cli import main
 from edgetui.config import Endpoint
-from edgetui.core.compare import CONCURRENT, SEQUENTIAL, SWAP, Compare, plan_memory
-from edgetui.core.compare_records import Agreement, SideResult, SpeedRecord, compare_to_record
-from edgetui.core.openai_stream import remote_path
+from edgetui.core.compare.compare import CONCURRENT, SEQUENTIAL, SWAP, Compare
+from edgetui.core.compare.memory import plan_memory
+from edgetui.core.compare.records import Agreement, SideResult, SpeedRecord, compare_to_record
+from edgetui.core.engines.remote_stream import remote_path
 from edgetui.core.types import ChatMessage, EngineError, GenerationStats, LoadOptions, SamplerSettings
 from tests.core.test_quality import N_CTX, TEXT
 from tests.fake_openai_server import FakeOpenAIServer
@@ -77,7 +78,7 @@ def test_greedy_a_against_itself_streams_both_sides_and_agrees(default_model: Pa
     assert data["agreement"]["identical_share"] == 1.0 and data["quality"]["kl_mean"] == pytest.approx(0, abs=1e-6)
     assert data["a"]["speed"]["gen_tokens"] > 0 and data["memory_mode"] == SEQUENTIAL
     # The record is what the sessions store takes.
-    from edgetui.core.store import Store
+    from edgetui.core.store.store import Store
 
     store = Store.open(tmp_path / "db.sqlite")
     try:

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.core.compare_export import (
+from edgetui.core.compare.export import (
     agreement_summary,
     export_comparisons,
     render_comparisons,
     speed_cells,
     write_export,
 )
-from edgetui.core.compare_records import (
+from edgetui.core.compare.quality_report import QualityReport
+from edgetui.core.compare.records import (
     Agreement,
     CompareResult,
     MemoryPlan,
@@ -22,8 +23,7 @@ from edgetui.core.compare_records import (
     SpeedRecord,
     compare_to_record,
 )
-from edgetui.core.quality_report import QualityReport
-from edgetui.core.store import Store, StoreError
+from edgetui.core.store.store import Store, StoreError
 from edgetui.core.types import ChatMessage, GenerationStats, SamplerSettings, StopReason
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.core.conversation import Conversation
-from edgetui.core.store import Store, StoreError
+from edgetui.core.chat.conversation import Conversation
+from edgetui.core.store.store import Store, StoreError
 from tests.ui.fake_engine import FakeEngine
 
 LONG = " ".join(f"word{i}" for i in range(3000))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.core.engine import AHEAD, Engine, LlamaEngine
+from edgetui.core.engines.llama import AHEAD, Engine, LlamaEngine
 from edgetui.core.types import ChatMessage, EngineError, LoadOptions, SamplerSettings, StopReason
 
 pytestmark = pytest.mark.engine

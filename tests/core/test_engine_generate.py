@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from edgetui.core.engine import LlamaEngine
-from edgetui.core.llama_thread import LlamaThread
-from edgetui.core.token_stream import TokenStream
+from edgetui.core.engines.llama import LlamaEngine
+from edgetui.core.engines.llama_thread import LlamaThread
+from edgetui.core.engines.token_stream import TokenStream
 from edgetui.core.types import ChatMessage, SamplerSettings, StopReason
 
 pytestmark = pytest.mark.engine

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from edgetui.cli import main
-from edgetui.core.export import export_session, import_session_json
-from edgetui.core.store import Store, StoreError
-from edgetui.core.store_records import answer_status, run_record
+from edgetui.core.store.export import export_session, import_session_json
+from edgetui.core.store.records import answer_status, run_record
+from edgetui.core.store.store import Store, StoreError
 from edgetui.core.types import ChatMessage, SamplerSettings
 from edgetui.paths import Paths
 

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from edgetui.cli import main
-from edgetui.core import fit as fit_mod
-from edgetui.core.fit import (
+from edgetui.core.gguf.read import GGUFHeader, read_header
+from edgetui.core.models import fit as fit_mod
+from edgetui.core.models.fit import (
     FITS,
     GPU_OVERHEAD,
     MIB,
@@ -30,7 +31,6 @@ from edgetui.core.fit import (
     relative_error,
     verdict_for,
 )
-from edgetui.core.gguf import GGUFHeader, read_header
 
 PLENTY = Resources(ram_available=64 << 30, ram_total=64 << 30)
 
@@ -168,7 +168,7 @@ def test_prediction_against_a_real_load(shared_engine: Any, header: GGUFHeader) 
 def test_prediction_after_a_full_context_prompt(default_model: Path, header: GGUFHeader) -> None:
     import psutil
 
-    from edgetui.core.engine import LlamaEngine
+    from edgetui.core.engines.llama import LlamaEngine
     from edgetui.core.types import LoadOptions
 
     proc = psutil.Process()

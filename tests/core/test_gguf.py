@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgetui.core.default_model import default_model_path
-from edgetui.core.gguf import GGUFError, GGUFHeader, parse_bytes, read_header, read_model
-from edgetui.core.gguf_header import GGML_TYPES
-from edgetui.core.gguf_split import split_info, split_parts
+from edgetui.core.gguf.header import GGML_TYPES
+from edgetui.core.gguf.read import GGUFError, GGUFHeader, parse_bytes, read_header, read_model
+from edgetui.core.gguf.split import split_info, split_parts
+from edgetui.core.models.default import default_model_path
 
 # -- a minimal GGUF writer with full control over the layout (versions 1-3, broken files) ----------------
 _FMT = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.core.hub import DownloadCancelled, Hub, HubError, HubOffline
-from edgetui.core.hub_files import HubFile, group_gguf_files, parse_spec, pick_file, quant_from_name
+from edgetui.core.hub.files import HubFile, group_gguf_files, parse_spec, pick_file, quant_from_name
+from edgetui.core.hub.hub import DownloadCancelled, Hub, HubError, HubOffline
 from tests.hub_server import FakeFile, FakeHub, FakeRepo, fake_gguf, use_fake_hub
 
 SMOL = "edgetui-test/SmolLM2-135M-Instruct-GGUF"
@@ -192,7 +192,7 @@ def test_download_into_the_hf_cache_with_progress_then_load_and_chat(
     assert Hub().download(SMOL, "SmolLM2-135M-Instruct.Q4_1.gguf") == path
     assert len(hub_env.ranges()) == cdn_gets
 
-    from edgetui.core.engine import LlamaEngine
+    from edgetui.core.engines.llama import LlamaEngine
     from edgetui.core.types import ChatMessage, LoadOptions, SamplerSettings
 
     engine = LlamaEngine()

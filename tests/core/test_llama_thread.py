@@ -8,8 +8,8 @@ import types
 
 import pytest
 
-from edgetui.core import llama_thread
-from edgetui.core.llama_thread import LlamaThread
+from edgetui.core.engines import llama_thread
+from edgetui.core.engines.llama_thread import LlamaThread
 
 
 class FakeClock:

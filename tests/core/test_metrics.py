@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgetui.core.gpu import GpuMonitor, GpuSample, shared_monitor
-from edgetui.core.metrics import Metrics, MetricsSnapshot
-from edgetui.core.token_rate import TokenRate
+from edgetui.core.system.gpu import GpuMonitor, GpuSample, shared_monitor
+from edgetui.core.system.metrics import Metrics, MetricsSnapshot
+from edgetui.core.system.token_rate import TokenRate
 
 # -- GPU ------------------------------------------------------------------------------------------------
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from edgetui.core.migrations import MIGRATION_NAMES, apply_migrations, pending_migrations
-from edgetui.core.store import Store
+from edgetui.core.store.migrations import MIGRATION_NAMES, apply_migrations, pending_migrations
+from edgetui.core.store.store import Store
 
 NOW = "2026-01-01T00:00:00.000+00:00"
 
@@ -150,7 +150,7 @@ def test_database_from_a_newer_edgetui_still_opens(tmp_path: Path) -> None:
 def test_a_database_busy_while_another_process_sets_it_up_is_waited_for(tmp_path: Path, monkeypatch) -> None:
     """SQLite answers some WAL locks with "busy" at once, busy timeout or not: opening tries again, it does not fall
     back to an in-memory database that would lose the session."""
-    from edgetui.core import migrations
+    from edgetui.core.store import migrations
 
     real_open, calls = migrations._open_file, []
 
@@ -170,7 +170,7 @@ def test_a_database_busy_while_another_process_sets_it_up_is_waited_for(tmp_path
 
 
 def test_a_database_that_stays_busy_falls_back_with_a_notice(tmp_path: Path, monkeypatch) -> None:
-    from edgetui.core import migrations
+    from edgetui.core.store import migrations
 
     def always_busy(path: Path) -> sqlite3.Connection:
         raise sqlite3.OperationalError("database is locked")

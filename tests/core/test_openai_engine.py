@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from edgetui.config import Endpoint
-from edgetui.core.engine import Engine
-from edgetui.core.openai_engine import OpenAIEngine
-from edgetui.core.openai_stream import estimate_tokens, guess_quant, model_from_path, remote_path
+from edgetui.core.engines.llama import Engine
+from edgetui.core.engines.remote import OpenAIEngine
+from edgetui.core.engines.remote_stream import estimate_tokens, guess_quant, model_from_path, remote_path
 from edgetui.core.types import ChatMessage, EngineError, SamplerSettings, StopReason
 from tests.fake_openai_server import FakeOpenAIServer
 

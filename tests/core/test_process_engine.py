@@ -11,8 +11,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from edgetui.core.engine import LlamaEngine
-from edgetui.core.process_engine import ProcessEngine
+from edgetui.core.engines.llama import LlamaEngine
+from edgetui.core.engines.process import ProcessEngine
 from edgetui.core.types import ChatMessage, EngineError, LoadOptions, SamplerSettings, StopReason
 
 pytestmark = pytest.mark.engine

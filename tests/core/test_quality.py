@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from edgetui.core.engine import LlamaEngine
-from edgetui.core.quality import BOTH, ONE_AT_A_TIME, Quality, QualityCancelled, check_same_vocab
-from edgetui.core.quality_report import CompactLogProbs, compare_logits, log_softmax
+from edgetui.core.compare.quality import BOTH, ONE_AT_A_TIME, Quality, QualityCancelled, check_same_vocab
+from edgetui.core.compare.quality_report import CompactLogProbs, compare_logits, log_softmax
+from edgetui.core.engines.llama import LlamaEngine
 from edgetui.core.types import EngineError, LoadOptions
 
 # About 150 tokens of plain English: two chunks of N_CTX tokens (62 scored positions).

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.core import quantize as q
-from edgetui.core.quantize import (
+from edgetui.core.tools import quantize as q
+from edgetui.core.tools.quantize import (
     QuantizeCancelled,
     default_output,
     output_name,
@@ -53,7 +53,7 @@ def test_quantize_with_progress_makes_a_loadable_model(source: Path, qtype: str)
     assert all(d <= t for d, t in seen)
     assert abs(predict_size(source, qtype) - size) / size < 0.15
 
-    from edgetui.core.engine import LlamaEngine
+    from edgetui.core.engines.llama import LlamaEngine
     from edgetui.core.types import ChatMessage, LoadOptions, SamplerSettings
 
     engine = LlamaEngine()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgetui.core.quantize import OFFERED, requantize_check
+from edgetui.core.tools.quantize import OFFERED, requantize_check
 
 NAME = "SmolLM2-135M-Instruct.Q4_1"
 

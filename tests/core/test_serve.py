@@ -16,8 +16,8 @@ import pytest
 
 from edgetui.cli import main
 from edgetui.config import Config, Endpoint
-from edgetui.core.openai_engine import OpenAIEngine
-from edgetui.core.serve import Serve, ServeError, ServeOptions, build_command, host_warning, server_env
+from edgetui.core.engines.remote import OpenAIEngine
+from edgetui.core.tools.serve import Serve, ServeError, ServeOptions, build_command, host_warning, server_env
 from edgetui.core.types import ChatMessage, EngineError, SamplerSettings, StopReason
 from edgetui.paths import Paths
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edgetui.core.stats_text import answer_footer, prompt_part, stats_from_record, stats_line
-from edgetui.core.store_records import run_record
+from edgetui.core.chat.stats_text import answer_footer, prompt_part, stats_from_record, stats_line
+from edgetui.core.store.records import run_record
 from edgetui.core.types import GenerationStats, StopReason
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.core.store import Store, StoreError
-from edgetui.core.store_records import answer_status, run_record
+from edgetui.core.store.records import answer_status, run_record
+from edgetui.core.store.store import Store, StoreError
 from edgetui.core.types import GenerationStats, SamplerSettings, StopReason
 
 

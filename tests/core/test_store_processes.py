@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from edgetui.core.migrations import MIGRATION_NAMES
-from edgetui.core.store import Store
+from edgetui.core.store.migrations import MIGRATION_NAMES
+from edgetui.core.store.store import Store
 
 WRITER = Path(__file__).with_name("store_writer.py")
 ROOT = WRITER.parents[2]

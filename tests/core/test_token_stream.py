@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgetui.core.token_stream import TokenStream
+from edgetui.core.engines.token_stream import TokenStream
 
 TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)
 STOPS = st.lists(st.text(alphabet="ab#<|>\n", min_size=1, max_size=5), max_size=3)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from edgetui.core.engine import Generation
+from edgetui.core.engines.llama import Generation
 from edgetui.core.types import (
     ChatMessage,
     Chunk,
@@ -84,7 +84,7 @@ class FrozenMetrics:
     """Gauge samples that never change, so snapshots are stable."""
 
     def sample(self, extra_pids=()):
-        from edgetui.core.metrics import MetricsSnapshot
+        from edgetui.core.system.metrics import MetricsSnapshot
 
         gib = 1024**3
         return MetricsSnapshot(

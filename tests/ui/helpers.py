@@ -9,7 +9,7 @@ from pathlib import Path
 from edgetui.config import Config
 from edgetui.paths import Paths
 from edgetui.ui.app import EdgeApp, create_app
-from edgetui.ui.widgets.message_view import MessageView
+from edgetui.ui.chat.message_view import MessageView
 from tests.waits import describe
 
 SIZE = (100, 30)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.core.store import Store
+from edgetui.core.store.store import Store
 from edgetui.core.types import SamplerSettings
 from edgetui.ui.app import EdgeApp
-from edgetui.ui.widgets.live_tail import RESERVE_LINES, LiveTail
+from edgetui.ui.chat.live_tail import RESERVE_LINES, LiveTail
 
 from .fake_engine import FakeEngine
 from .helpers import SIZE, make_app, messages, say, settle, wait_for, wait_loaded

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.core.engine import LlamaEngine
-from edgetui.core.store import Store
+from edgetui.core.engines.llama import LlamaEngine
+from edgetui.core.store.store import Store
 from edgetui.core.types import SamplerSettings
-from edgetui.ui.screens.confirm_dialog import ConfirmDialog
+from edgetui.ui.dialogs.confirm_dialog import ConfirmDialog
 from tests.ui.fake_engine import FakeEngine
 from tests.ui.helpers import footer, make_app, messages, say, settle, status, wait_answer_words, wait_for, wait_loaded
 from tests.ui.screen_text import screen_lines

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.core.engine import LlamaEngine
+from edgetui.core.engines.llama import LlamaEngine
 from edgetui.ui.screens.bench_screen import BenchScreen
 from tests.ui.fake_engine import FakeEngine
 from tests.ui.helpers import SIZE, make_app, settle, wait_for, wait_loaded

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from edgetui.ui.screens.confirm_dialog import ConfirmDialog
-from edgetui.ui.screens.model_details import ModelDetails
-from edgetui.ui.screens.quantize_dialog import QuantizeDialog
-from edgetui.ui.widgets.catalog_pane import BROKEN, LOADED, SIBLING
+from edgetui.ui.catalog.catalog_pane import BROKEN, LOADED, SIBLING
+from edgetui.ui.catalog.model_details import ModelDetails
+from edgetui.ui.dialogs.confirm_dialog import ConfirmDialog
+from edgetui.ui.dialogs.quantize_dialog import QuantizeDialog
 from tests.core.test_catalog import tiny_model
 from tests.ui.fake_engine import FakeEngine
 from tests.ui.helpers import SIZE, settle, wait_for, wait_loaded

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from textual import events
 
-from edgetui.core.engine import LlamaEngine
-from edgetui.ui.widgets.code_fence import CONTINUED
+from edgetui.core.engines.llama import LlamaEngine
+from edgetui.ui.chat.code_fence import CONTINUED
 from tests.ui.fake_engine import FakeEngine
 from tests.ui.helpers import (
     make_app,

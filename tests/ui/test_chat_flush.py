@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from edgetui.core.conversation import Conversation
-from edgetui.core.engine import GATHER_S, LlamaEngine
-from edgetui.core.store import Store
+from edgetui.core.chat.conversation import Conversation
+from edgetui.core.engines.llama import GATHER_S, LlamaEngine
+from edgetui.core.store.store import Store
 from edgetui.core.types import SamplerSettings
-from edgetui.ui.widgets.chat_pane import FLUSH_S
+from edgetui.ui.chat.chat_pane import FLUSH_S
 
 pytestmark = pytest.mark.engine
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.core.store import Store
-from edgetui.ui.widgets.chat_history import ChatHistory, EarlierMarker
+from edgetui.core.store.store import Store
+from edgetui.ui.chat.chat_history import ChatHistory, EarlierMarker
 from tests.ui.fake_engine import FakeEngine
 from tests.ui.helpers import SIZE, make_app, messages, say, settle, wait_for, wait_loaded
 
@@ -82,7 +82,7 @@ async def test_opening_a_long_session_mounts_its_last_messages(small_window: Non
             await say(pilot, app, f"Q{i}")
         session = app.chat.conv.session_id
         await app.chat.new_session(app.new_conversation())
-        from edgetui.core.conversation import Conversation
+        from edgetui.core.chat.conversation import Conversation
 
         await app.chat.open_session(Conversation.open(store, session))
         await settle(pilot)

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from edgetui.config import Endpoint
-from edgetui.core.compare import CONCURRENT, SWAP, compare_to_record
+from edgetui.core.compare.compare import CONCURRENT, SWAP, compare_to_record
 from edgetui.core.types import LoadOptions, StopReason
-from edgetui.ui.compare_messages import CompareTurnDone
-from edgetui.ui.screens.compare_screen import CompareScreen
-from edgetui.ui.screens.model_picker import ModelPicker
-from edgetui.ui.widgets.compare_column import divergence_text
+from edgetui.ui.compare.compare_column import divergence_text
+from edgetui.ui.compare.compare_messages import CompareTurnDone
+from edgetui.ui.compare.compare_screen import CompareScreen
+from edgetui.ui.compare.model_picker import ModelPicker
 from tests.core.test_compare_export import result as made_up_result
 from tests.core.test_quality import TEXT
 from tests.fake_openai_server import FakeOpenAIServer

@@ -7,8 +7,8 @@ from textual.geometry import Region
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from edgetui.ui.chat.live_tail import LiveTail
 from edgetui.ui.direct_paint import paint_now, repaint
-from edgetui.ui.widgets.live_tail import LiveTail
 from tests.ui.helpers import settle, wait_for
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.core.engine import LlamaEngine
-from edgetui.core.store import Store
+from edgetui.core.engines.llama import LlamaEngine
+from edgetui.core.store.store import Store
 from edgetui.core.types import SamplerSettings
 from tests.core.test_disk_full import LONG, _fill, _free
 from tests.ui.fake_engine import FakeEngine

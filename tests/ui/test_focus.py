@@ -6,10 +6,10 @@ from textual import events
 from textual.selection import Selection
 from textual.widgets import DataTable
 
+from edgetui.ui.chat.message_list import MessageList
+from edgetui.ui.chat.message_view import MessageView
+from edgetui.ui.chat.prompt_input import PromptInput
 from edgetui.ui.screens.main_screen import MainScreen
-from edgetui.ui.widgets.message_list import MessageList
-from edgetui.ui.widgets.message_view import MessageView
-from edgetui.ui.widgets.prompt_input import PromptInput
 from tests.ui.fake_engine import FakeEngine
 from tests.ui.helpers import make_app, messages, say, settle, wait_for, wait_idle, wait_loaded
 

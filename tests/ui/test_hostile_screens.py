@@ -15,21 +15,21 @@ from textual import content
 from textual.widgets import DataTable, Input, Static
 
 from edgetui.config import Config, Endpoint
-from edgetui.core.compare_records import compare_to_record
-from edgetui.core.store import Store
+from edgetui.core.compare.records import compare_to_record
+from edgetui.core.store.store import Store
 from edgetui.core.types import LoadOptions, ModelInfo
 from edgetui.paths import Paths
 from edgetui.ui.app import create_app
+from edgetui.ui.catalog.model_details import ModelDetails
+from edgetui.ui.compare.compare_screen import CompareScreen
+from edgetui.ui.compare.model_picker import ModelPicker
+from edgetui.ui.dialogs.confirm_dialog import ConfirmDialog
+from edgetui.ui.dialogs.help_screen import HelpScreen
+from edgetui.ui.dialogs.input_dialog import InputDialog
+from edgetui.ui.dialogs.quantize_dialog import QuantizeDialog
+from edgetui.ui.dialogs.settings_dialog import SettingsDialog
 from edgetui.ui.screens.bench_screen import BenchScreen
-from edgetui.ui.screens.compare_screen import CompareScreen
-from edgetui.ui.screens.confirm_dialog import ConfirmDialog
-from edgetui.ui.screens.help_screen import HelpScreen
-from edgetui.ui.screens.input_dialog import InputDialog
-from edgetui.ui.screens.model_details import ModelDetails
-from edgetui.ui.screens.model_picker import ModelPicker
-from edgetui.ui.screens.quantize_dialog import QuantizeDialog
 from edgetui.ui.screens.sessions_screen import SessionsScreen
-from edgetui.ui.screens.settings_dialog import SettingsDialog
 from tests.core.test_compare_export import result as made_up_result
 from tests.core.test_gguf import build_gguf
 from tests.fake_openai_server import FakeOpenAIServer

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgetui.config import Endpoint
-from edgetui.core.store import Store
+from edgetui.core.store.store import Store
 from tests.fake_openai_server import FakeOpenAIServer
 from tests.ui.fake_engine import FakeEngine
 from tests.ui.helpers import footer, make_app, messages, say, settle, status, wait_answer_words, wait_for, wait_loaded

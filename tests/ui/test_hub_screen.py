@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Static
 
-from edgetui.ui.screens.hub_screen import HubScreen
+from edgetui.ui.catalog.hub_screen import HubScreen
 from tests.core.test_catalog import tiny_model
 from tests.hub_server import FakeFile, FakeHub, FakeRepo, fake_gguf, use_fake_hub
 from tests.ui.fake_engine import FakeEngine

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from textual.app import App, ComposeResult
 from textual.content import Content
 
-from edgetui.ui.widgets import live_tail
-from edgetui.ui.widgets.live_tail import RESERVE_LINES, LiveTail, block_boundary
-from edgetui.ui.widgets.message_view import COMMIT_LINES, MessageView
+from edgetui.ui.chat import live_tail
+from edgetui.ui.chat.live_tail import RESERVE_LINES, LiveTail, block_boundary
+from edgetui.ui.chat.message_view import COMMIT_LINES, MessageView
 from tests.ui.helpers import settle
 
 

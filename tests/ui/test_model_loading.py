@@ -9,12 +9,12 @@ import pytest
 from textual.widgets import Static
 
 from edgetui.config import Endpoint
-from edgetui.core.engine import LlamaEngine
-from edgetui.core.fit import Resources
-from edgetui.core.openai_engine import OpenAIEngine, remote_path
-from edgetui.ui.screens.confirm_dialog import ConfirmDialog
-from edgetui.ui.screens.model_details import ModelDetails
-from edgetui.ui.widgets.catalog_pane import LOADED
+from edgetui.core.engines.llama import LlamaEngine
+from edgetui.core.engines.remote import OpenAIEngine, remote_path
+from edgetui.core.models.fit import Resources
+from edgetui.ui.catalog.catalog_pane import LOADED
+from edgetui.ui.catalog.model_details import ModelDetails
+from edgetui.ui.dialogs.confirm_dialog import ConfirmDialog
 from tests.fake_openai_server import FakeOpenAIServer
 from tests.ui.fake_engine import FakeEngine
 from tests.ui.helpers import SIZE, messages, say, settle, status, wait_for, wait_loaded
@@ -145,7 +145,7 @@ async def test_an_endpoint_without_a_model_uses_the_servers_first(server: FakeOp
 
 @pytest.mark.engine
 def test_auto_gpu_layers_resolve_to_zero_without_a_gpu_and_all_with_room(default_model: Path) -> None:
-    from edgetui.core.gguf import read_model
+    from edgetui.core.gguf.read import read_model
 
     header = read_model(default_model)
     app = make_app(FakeEngine(), model=None, n_ctx=1024, n_gpu_layers=-2, n_threads=2)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from edgetui.config import Config
-from edgetui.core.process_engine import ProcessEngine
-from edgetui.core.store import Store
+from edgetui.core.engines.process import ProcessEngine
+from edgetui.core.store.store import Store
 from edgetui.core.types import SamplerSettings
 from edgetui.paths import Paths
 from edgetui.ui.app import create_app

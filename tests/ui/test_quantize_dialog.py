@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Label, OptionList, Static
 
-from edgetui.ui.screens.quantize_dialog import QuantizeDialog
+from edgetui.ui.dialogs.quantize_dialog import QuantizeDialog
 from tests.ui.fake_engine import FakeEngine
 from tests.ui.helpers import SIZE, wait_for
 from tests.ui.test_catalog_pane import make_app, select, wait_scanned

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from edgetui.config import Config
-from edgetui.core.engine import LlamaEngine
-from edgetui.core.store import Store
+from edgetui.core.engines.llama import LlamaEngine
+from edgetui.core.store.store import Store
 from edgetui.core.types import SamplerSettings
 from edgetui.paths import Paths
 from edgetui.ui.app import create_app
-from edgetui.ui.screens.settings_dialog import SettingsDialog
+from edgetui.ui.dialogs.settings_dialog import SettingsDialog
 from tests.ui.fake_engine import FakeEngine
 from tests.ui.helpers import messages, say, status, wait_for, wait_loaded
 

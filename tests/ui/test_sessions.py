@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from textual.command import CommandList, CommandPalette
 
-from edgetui.core.store import Store
-from edgetui.ui.screens.confirm_dialog import ConfirmDialog
+from edgetui.core.store.store import Store
+from edgetui.ui.dialogs.confirm_dialog import ConfirmDialog
+from edgetui.ui.dialogs.settings_dialog import SettingsDialog
 from edgetui.ui.screens.sessions_screen import SessionsScreen
-from edgetui.ui.screens.settings_dialog import SettingsDialog
 from tests.ui.fake_engine import FakeEngine
 from tests.ui.helpers import (
     SIZE,
@@ -171,7 +171,7 @@ async def test_context_overflow_offers_to_drop_oldest_turns() -> None:
 
 
 async def test_store_failure_keeps_the_prompt(monkeypatch) -> None:
-    from edgetui.core.store import StoreError
+    from edgetui.core.store.store import StoreError
 
     store = Store.memory()
     app = make_app(FakeEngine(), store=store)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from textual.widgets._toast import ToastRack  # textual is pinned: the screens' toast racks
 
-from edgetui.core.fit import Resources
-from edgetui.core.token_rate import TokenRate
+from edgetui.core.models.fit import Resources
+from edgetui.core.system.token_rate import TokenRate
 from edgetui.core.types import Chunk
 from tests.core.test_catalog import tiny_model
 from tests.ui.fake_engine import FakeEngine, FrozenMetrics

@@ -9,19 +9,19 @@ import pytest
 from textual.widgets import Button, DataTable, Footer
 from textual.widgets._footer import FooterKey  # textual is pinned: the footer's key widget
 
-from edgetui.core.compare_records import Agreement, CompareResult, MemoryPlan, SideResult, SpeedRecord
-from edgetui.core.store import Store
+from edgetui.core.compare.records import Agreement, CompareResult, MemoryPlan, SideResult, SpeedRecord
+from edgetui.core.store.store import Store
 from edgetui.core.types import ChatMessage, GenerationStats, SamplerSettings, StopReason
-from edgetui.ui.compare_messages import CompareTurnDone
+from edgetui.ui.catalog.hub_screen import HubScreen
+from edgetui.ui.catalog.model_details import ModelDetails
+from edgetui.ui.compare.compare_messages import CompareTurnDone
+from edgetui.ui.compare.compare_screen import CompareScreen
+from edgetui.ui.dialogs.confirm_dialog import ConfirmDialog
+from edgetui.ui.dialogs.help_screen import HelpScreen
+from edgetui.ui.dialogs.quantize_dialog import QuantizeDialog
+from edgetui.ui.dialogs.settings_dialog import SettingsDialog
 from edgetui.ui.screens.bench_screen import BenchScreen
-from edgetui.ui.screens.compare_screen import CompareScreen
-from edgetui.ui.screens.confirm_dialog import ConfirmDialog
-from edgetui.ui.screens.help_screen import HelpScreen
-from edgetui.ui.screens.hub_screen import HubScreen
-from edgetui.ui.screens.model_details import ModelDetails
-from edgetui.ui.screens.quantize_dialog import QuantizeDialog
 from edgetui.ui.screens.sessions_screen import SessionsScreen
-from edgetui.ui.screens.settings_dialog import SettingsDialog
 from tests.core.test_catalog import tiny_model
 from tests.ui.fake_engine import FakeEngine
 from tests.ui.helpers import say, wait_for, wait_loaded

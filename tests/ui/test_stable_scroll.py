@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Static
 
-from edgetui.ui.widgets.catalog_pane import CatalogTable
+from edgetui.ui.catalog.catalog_pane import CatalogTable
 from tests.ui.helpers import settle
 
 

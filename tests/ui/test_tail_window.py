@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from textual.widgets import Markdown
 
 from edgetui.core.types import Chunk
-from edgetui.ui.widgets.message_list import MessageList
+from edgetui.ui.chat.message_list import MessageList
 
 from .fake_engine import FakeEngine
 from .helpers import make_app, messages, settle, wait_for, wait_idle

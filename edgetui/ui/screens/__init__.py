@@ -1,1 +1,1 @@
-"""Screens and modal dialogs of the edgetui app."""
+"""Full screens that are not a feature of their own: the main screen (chat, catalog, gauges), sessions, bench."""

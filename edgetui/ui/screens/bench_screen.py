@@ -14,10 +14,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Label, ProgressBar, Static
 
-from edgetui.core.store import StoreError
+from edgetui.core.store.store import StoreError
 from edgetui.core.types import EngineError
 from edgetui.core.visible_text import visible
-from edgetui.ui.screens.key_footer import KeyFooter
+from edgetui.ui.widgets.key_footer import KeyFooter
 from edgetui.ui.widgets.plain_text import cell
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ COLUMNS = ("model", "test", "t/s", "size", "params", "backend", "threads", "ngl"
 
 def describe(row: dict[str, Any]) -> str:
     """One result in full, for the line under the table (an 80-column screen shows its first columns)."""
-    from edgetui.core.bench import format_params
+    from edgetui.core.tools.bench import format_params
     from edgetui.core.units import format_bytes
 
     tps = f"{row.get('tps_mean') or 0:.2f} ± {row.get('tps_std') or 0:.2f} t/s"
@@ -102,7 +102,7 @@ class BenchScreen(Screen[None]):
         status.set_class(warn, "-warn")
 
     def reload(self) -> None:
-        from edgetui.core.bench import format_params
+        from edgetui.core.tools.bench import format_params
         from edgetui.core.units import format_bytes
 
         table = self.query_one(DataTable)
@@ -166,7 +166,7 @@ class BenchScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="bench")
     def bench(self, path: Path, threads: int, ngl: int, tests: tuple[str, ...], reps: int) -> None:
-        from edgetui.core.bench import run_bench
+        from edgetui.core.tools.bench import run_bench
 
         cancel = self._cancel or threading.Event()
         try:

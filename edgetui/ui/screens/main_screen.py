@@ -9,11 +9,11 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Header
 
-from edgetui.core.conversation import Conversation
-from edgetui.ui.screens.key_footer import KeyFooter
-from edgetui.ui.widgets.catalog_pane import CatalogPane
-from edgetui.ui.widgets.chat_pane import ChatPane
+from edgetui.core.chat.conversation import Conversation
+from edgetui.ui.catalog.catalog_pane import CatalogPane
+from edgetui.ui.chat.chat_pane import ChatPane
 from edgetui.ui.widgets.gauge_pane import GaugePane
+from edgetui.ui.widgets.key_footer import KeyFooter
 
 NARROW = 100  # below this width the catalog pane starts hidden
 VERY_NARROW = 70  # below this the gauges too

@@ -12,11 +12,11 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, Label, Static
 
-from edgetui.core.compare_export import export_comparisons
-from edgetui.core.export import export_session
-from edgetui.core.store import SessionInfo, Store, StoreError
+from edgetui.core.compare.export import export_comparisons
+from edgetui.core.store.export import export_session
+from edgetui.core.store.store import SessionInfo, Store, StoreError
 from edgetui.core.visible_text import visible
-from edgetui.ui.screens.key_footer import KeyFooter
+from edgetui.ui.widgets.key_footer import KeyFooter
 
 COLUMNS = (("updated", "Updated"), ("title", "Title"), ("model", "Model"), ("n", "Msgs"))
 UPDATED_WIDTH, COUNT_WIDTH = 16, 4  # "2025-03-12 09:02", "9999"
@@ -166,7 +166,7 @@ class SessionsScreen(Screen[int | None]):
 
     @work
     async def action_rename(self) -> None:
-        from edgetui.ui.screens.input_dialog import InputDialog
+        from edgetui.ui.dialogs.input_dialog import InputDialog
 
         session = self.current()
         if session is None:
@@ -183,7 +183,7 @@ class SessionsScreen(Screen[int | None]):
 
     @work
     async def action_delete(self) -> None:
-        from edgetui.ui.screens.confirm_dialog import ConfirmDialog
+        from edgetui.ui.dialogs.confirm_dialog import ConfirmDialog
 
         session = self.current()
         if session is None:

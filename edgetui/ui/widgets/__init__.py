@@ -1,1 +1,1 @@
-"""Widgets of the edgetui app: catalog, chat, gauges."""
+"""Widgets shared by the features: gauges, the key footer, figure lines, plain (untrusted) text, a stable scroll."""

@@ -1,0 +1,1 @@
+"""GGUF files: reading and checking a file's header (bounds-checked), split models, the header cache, file types."""

@@ -1,0 +1,1 @@
+"""The machine as it runs: GPUs through NVML, process and system memory and CPU, tokens per second."""

@@ -1,0 +1,1 @@
+"""The model catalog: its pane, a model's details, the Hub screen, and loading and deleting models."""

@@ -1,0 +1,1 @@
+"""The chat: its pane, the message list and views, the streaming tail, Markdown and code blocks, the prompt."""

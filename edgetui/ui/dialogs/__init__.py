@@ -1,0 +1,1 @@
+"""Modal dialogs: confirm, input, session settings, quantize, help."""
