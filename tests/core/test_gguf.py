@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgetui.core.gguf.header import GGML_TYPES
-from edgetui.core.gguf.read import GGUFError, GGUFHeader, parse_bytes, read_header, read_model
+from edgetui.core.gguf.read import GGUFError, GGUFHeader, GGUFTensor, parse_bytes, read_header, read_model, read_tensors
 from edgetui.core.gguf.split import split_info, split_parts
 from edgetui.core.models.default import default_model_path
 
@@ -123,6 +123,24 @@ def test_default_model_matches_gguf_package(default_model: Path) -> None:
 
 
 @pytest.mark.engine
+def test_tensor_list_of_the_default_model_matches_gguf_package(default_model: Path) -> None:
+    import gguf
+
+    h, tensors = read_tensors(default_model)
+    assert h == read_header(default_model)  # the same header, with or without the tensor list
+    ref = gguf.GGUFReader(default_model)
+    assert [(t.name, t.dims, t.type_name) for t in tensors] == [
+        (t.name, tuple(int(d) for d in t.shape), t.tensor_type.name) for t in ref.tensors
+    ]
+    assert [h.data_offset + t.offset for t in tensors] == [int(t.data_offset) for t in ref.tensors]
+    assert [t.nbytes for t in tensors] == [int(t.n_bytes) for t in ref.tensors]
+    assert dict((t.name, t.dims) for t in tensors)["token_embd.weight"] == (576, 49152)
+    last = max(tensors, key=lambda t: t.offset)
+    assert h.data_offset + sum(t.padded_nbytes(h.alignment) for t in tensors) == h.file_size
+    assert h.data_offset + last.offset + last.padded_nbytes(h.alignment) == h.file_size
+
+
+@pytest.mark.engine
 def test_header_round_trips_through_a_dict(default_model: Path) -> None:
     h = read_header(default_model)
     assert GGUFHeader.from_dict(h.to_dict()) == h
@@ -198,6 +216,17 @@ def test_split_model(tmp_path: Path) -> None:
         read_model(part2)
 
 
+def test_tensor_list_of_a_synthetic_file(tmp_path: Path) -> None:
+    h, tensors = read_tensors(write(tmp_path, build_gguf(alignment=32)))
+    assert tensors == [
+        GGUFTensor("token_embd.weight", (8, 4), 0, 0, 8 * 4 * 4),
+        GGUFTensor("blk.0.w", (32, 2), 8, 128, 2 * 34),
+    ]
+    assert [t.n_elements for t in tensors] == [32, 64] and [t.type_name for t in tensors] == ["F32", "Q8_0"]
+    assert tensors[1].padded_nbytes(h.alignment) == 96 and tensors[0].padded_nbytes(h.alignment) == 128
+    assert read_tensors(write(tmp_path, build_gguf(tensors=[]), "none.gguf"))[1] == []
+
+
 # -- broken input: always a GGUFError with a reason ------------------------------------------------------------
 def _good() -> bytes:
     return build_gguf()
@@ -241,6 +270,8 @@ FIRST_KEY = 24  # magic, version, n_tensors, n_kv
 def test_bad_input_is_a_gguf_error(tmp_path: Path, data: bytes, reason: str) -> None:
     with pytest.raises(GGUFError, match=reason.replace("(", r"\(")):
         read_header(write(tmp_path, data))
+    with pytest.raises(GGUFError, match=reason.replace("(", r"\(")):
+        read_tensors(tmp_path / "m.gguf")
     with pytest.raises(GGUFError):
         parse_bytes(data)
 

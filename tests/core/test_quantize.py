@@ -19,7 +19,6 @@ from edgetui.core.tools.quantize import (
     output_name,
     predict_size,
     quantize_with_progress,
-    tensor_infos,
 )
 from edgetui.core.types import EngineError
 
@@ -130,12 +129,40 @@ def test_default_output_goes_to_the_models_dir_when_beside_is_not_possible(
 
 
 @pytest.mark.engine
-def test_tensor_infos_reads_the_header(default_model: Path) -> None:
-    data_start, tensors = tensor_infos(default_model)
-    assert len(tensors) == 272
-    assert data_start + sum(n for _, _, n in tensors) == default_model.stat().st_size
-    names = {name: dims for name, dims, _ in tensors}
-    assert names["token_embd.weight"] == [576, 49152]
+def test_predict_size_adds_up_the_tensors_of_the_header(default_model: Path) -> None:
+    from edgetui.core.gguf.read import read_tensors
+
+    header, tensors = read_tensors(default_model)
+    # an unknown target keeps every tensor as it is: the source's own size, padding included
+    assert predict_size(default_model, "NOT_A_TYPE") == default_model.stat().st_size
+    weights = sum(t.n_elements for t in tensors if len(t.dims) >= 2)
+    assert predict_size(default_model, "F32") > header.data_offset + weights * 4
+    sizes = [predict_size(default_model, qtype) for qtype in ("Q2_K", "Q4_K_M", "Q8_0", "F16")]
+    assert sizes == sorted(sizes)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"hello", b"GGUF", b"GGUF\x03\x00\x00\x00" + bytes(16), b"GGUF\x03\x00\x00\x00" + b"\xff" * 16, b"GGUF" * 1000],
+)
+def test_predict_size_of_a_broken_file_is_its_own_size(tmp_path: Path, data: bytes) -> None:
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(data)
+    assert predict_size(bad, "Q8_0") == len(data)
+    assert predict_size(tmp_path / "missing.gguf", "Q8_0") == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_predict_size_never_opens_a_fifo(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.gguf"
+    os.mkfifo(fifo)
+    result: list[int] = []
+    worker = threading.Thread(target=lambda: result.append(predict_size(fifo, "Q8_0")), daemon=True)
+    worker.start()
+    worker.join(30)
+    if not result:  # it blocked in open(): unblock it, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert result == [1]
 
 
 @pytest.mark.engine

@@ -12,8 +12,9 @@ from typing import Any
 from edgetui.core.gguf.header import GGUFError, GGUFHeader
 from edgetui.core.gguf.reader import parse_buffer
 from edgetui.core.gguf.split import merge_headers, split_parts
+from edgetui.core.gguf.tensor import GGUFTensor
 
-__all__ = ["GGUFError", "GGUFHeader", "parse_bytes", "read_header", "read_model"]
+__all__ = ["GGUFError", "GGUFHeader", "GGUFTensor", "parse_bytes", "read_header", "read_model", "read_tensors"]
 
 
 def _os_reason(path: Path, exc: OSError) -> str:
@@ -28,7 +29,16 @@ def _os_reason(path: Path, exc: OSError) -> str:
 
 def read_header(path: str | Path) -> GGUFHeader:
     """Parse the header of one GGUF file (one part, for split models; see `read_model`)."""
-    path = Path(path)
+    return _read(Path(path), None)
+
+
+def read_tensors(path: str | Path) -> tuple[GGUFHeader, list[GGUFTensor]]:
+    """The header of one GGUF file and its tensor list, in the file's order; raises GGUFError."""
+    tensors: list[GGUFTensor] = []
+    return _read(Path(path), tensors), tensors
+
+
+def _read(path: Path, tensors: list[GGUFTensor] | None) -> GGUFHeader:
     name = path.name or str(path)
     try:
         st = os.stat(path)
@@ -45,7 +55,7 @@ def read_header(path: str | Path) -> GGUFHeader:
             except (OSError, ValueError):  # no mmap here (or the file shrank): the header is at the start
                 buf = f.read(min(size, 256 << 20))
             try:
-                return parse_buffer(buf, len(buf), size, path)
+                return parse_buffer(buf, len(buf), size, path, tensors)
             finally:
                 if isinstance(buf, mmap.mmap):
                     buf.close()

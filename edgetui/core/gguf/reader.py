@@ -16,6 +16,7 @@ from edgetui.core.gguf.header import (
     finish_header,
     tensor_nbytes,
 )
+from edgetui.core.gguf.tensor import GGUFTensor
 
 MAX_ARRAY_DEPTH = 4  # arrays of arrays nested deeper than this are refused
 SHORT_STRING = 4096  # longer metadata strings stay out of `metadata` (the chat template is kept)
@@ -117,7 +118,10 @@ class GGUFReader:
         return None, [tname, n]
 
 
-def parse_buffer(buf: Any, size: int, file_size: int, path: Path) -> GGUFHeader:
+def parse_buffer(
+    buf: Any, size: int, file_size: int, path: Path, tensors: list[GGUFTensor] | None = None
+) -> GGUFHeader:
+    """The header in `buf`; every tensor's entry is appended to `tensors` when a list is given."""
     name = path.name or str(path)
     r = GGUFReader(buf, size, name)
     if size < 4 or bytes(buf[:4]) != GGUF_MAGIC:
@@ -148,7 +152,7 @@ def parse_buffer(buf: Any, size: int, file_size: int, path: Path) -> GGUFHeader:
         if value is not None:
             meta[key] = value
     _fill_from_metadata(h, name)
-    _read_tensors(r, h, name)
+    _read_tensors(r, h, name, tensors)
     return h
 
 
@@ -202,12 +206,12 @@ def _as_int(v: Any) -> int:
         return 0
 
 
-def _read_tensors(r: GGUFReader, h: GGUFHeader, name: str) -> None:
+def _read_tensors(r: GGUFReader, h: GGUFHeader, name: str, tensors: list[GGUFTensor] | None) -> None:
     dim_type = 4 if h.version == 1 else 10
     layers: dict[int, int] = {}
     by_type: dict[int, int] = {}
     seen: set[str] = set()
-    infos: list[tuple[str, int, int]] = []  # name, offset, nbytes
+    infos: list[tuple[str, list[int], int, int, int]] = []  # name, dims, type, offset, nbytes
     for i in range(h.n_tensors):
         tname = r.string(f"the name of tensor {i}")
         if tname in seen:
@@ -227,7 +231,7 @@ def _read_tensors(r: GGUFReader, h: GGUFHeader, name: str) -> None:
         if n >= 1 << 63 or (dims and dims[0] % GGML_TYPES[ttype][1]):
             raise GGUFError(f"{name}: corrupt header: tensor {tname!r} has an impossible shape {dims}")
         nbytes = tensor_nbytes(ttype, n)
-        infos.append((tname, offset, nbytes))
+        infos.append((tname, dims, ttype, offset, nbytes))
         h.n_params += n
         h.tensor_bytes += nbytes
         by_type[ttype] = by_type.get(ttype, 0) + n
@@ -242,7 +246,7 @@ def _read_tensors(r: GGUFReader, h: GGUFHeader, name: str) -> None:
             h.output_bytes += nbytes
     pad = -r.pos % h.alignment if h.n_tensors else 0
     h.data_offset = r.pos + pad
-    for tname, offset, nbytes in infos:
+    for tname, _, _, offset, nbytes in infos:
         end = h.data_offset + offset + nbytes
         if end > h.file_size:
             raise GGUFError(
@@ -252,3 +256,5 @@ def _read_tensors(r: GGUFReader, h: GGUFHeader, name: str) -> None:
     h.layer_bytes = [layers.get(i, 0) for i in range(n_layers)]
     h.type_elements = {GGML_TYPES[t][0]: n for t, n in sorted(by_type.items(), key=lambda kv: -kv[1])}
     finish_header(h)
+    if tensors is not None:  # built only when asked for: a catalog scan reads many headers
+        tensors.extend(GGUFTensor(n, tuple(d), t, o, b) for n, d, t, o, b in infos)

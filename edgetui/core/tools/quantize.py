@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import mmap
 import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -16,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgetui.core.gguf.files import FTYPES, check_gguf_file
+from edgetui.core.gguf.read import GGUFError, read_tensors
 from edgetui.core.types import EngineError
 from edgetui.core.units import format_bytes
 
@@ -144,78 +143,28 @@ def _fallback_bpw(qtype: str) -> float:
     return _BPW.get(qtype, 8.5)
 
 
-def tensor_infos(path: str | Path) -> tuple[int, list[tuple[str, list[int], int]]]:
-    """(start of the tensor data, [(tensor name, dims, bytes in the file)]) from a GGUF header."""
-    check_gguf_file(Path(path))  # (a regular file, opened without blocking)
-    scalar = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-        if m[:4] != b"GGUF":
-            raise EngineError(f"{Path(path).name} is not a GGUF file")
-        n_tensors, n_kv = struct.unpack_from("<QQ", m, 8)
-        pos, alignment = 24, 32
-
-        def skip(vtype: int, pos: int) -> int:
-            if vtype == 8:
-                return pos + 8 + struct.unpack_from("<Q", m, pos)[0]
-            if vtype == 9:
-                etype, count = struct.unpack_from("<IQ", m, pos)
-                pos += 12
-                if etype in scalar:
-                    return pos + count * struct.calcsize(scalar[etype])
-                for _ in range(count):
-                    pos = skip(etype, pos)
-                return pos
-            return pos + struct.calcsize(scalar[vtype])
-
-        for _ in range(n_kv):
-            n = struct.unpack_from("<Q", m, pos)[0]
-            key = m[pos + 8 : pos + 8 + n]
-            pos += 8 + n
-            vtype = struct.unpack_from("<I", m, pos)[0]
-            if key == b"general.alignment":
-                alignment = int(struct.unpack_from("<" + scalar[vtype], m, pos + 4)[0]) or 32
-            pos = skip(vtype, pos + 4)
-        raw: list[tuple[str, list[int], int]] = []
-        for _ in range(n_tensors):
-            n = struct.unpack_from("<Q", m, pos)[0]
-            name = m[pos + 8 : pos + 8 + n].decode("utf-8", "replace")
-            pos += 8 + n
-            nd = struct.unpack_from("<I", m, pos)[0]
-            dims = list(struct.unpack_from(f"<{nd}Q", m, pos + 4))
-            pos += 4 + 8 * nd
-            offset = struct.unpack_from("<Q", m, pos + 4)[0]
-            pos += 12
-            raw.append((name, dims, offset))
-        data_start = pos + (-pos % alignment)
-        size = len(m)
-    ends = sorted(o for _, _, o in raw)[1:] + [size - data_start]
-    following = dict(zip(sorted(o for _, _, o in raw), ends, strict=True))
-    return data_start, [(name, dims, following[o] - o) for name, dims, o in raw]
-
-
 def predict_size(src: str | Path, qtype: str) -> int:
-    """Roughly the size of `src` quantized to `qtype` (tensor shapes × bits per weight of the target)."""
+    """Roughly the size of `src` quantized to `qtype` (tensor shapes × bits per weight of the target).
+
+    An unreadable or broken file predicts its own size (the quantizer then says what is wrong with it)."""
     qtype = qtype.upper()
     try:
-        data_start, tensors = tensor_infos(src)
-    except (OSError, ValueError, struct.error, EngineError):
+        header, tensors = read_tensors(src)
+    except (OSError, GGUFError):
         return max(1, Path(src).stat().st_size if Path(src).is_file() else 1)
-    has_output = any(name == "output.weight" for name, _, _ in tensors)
-    total = data_start
-    for name, dims, nbytes in tensors:
-        n = 1
-        for d in dims:
-            n *= d
-        if len(dims) < 2 or qtype not in _BPW:
-            total += nbytes
+    has_output = any(t.name == "output.weight" for t in tensors)
+    total = header.data_offset
+    for t in tensors:
+        if len(t.dims) < 2 or qtype not in _BPW:
+            total += t.padded_nbytes(header.alignment)
             continue
         bpw = _BPW[qtype]
         if qtype not in _UNQUANTIZED:
-            if name == "output.weight" or (not has_output and name == "token_embd.weight"):
-                bpw = 8.5 if qtype == "Q8_0" or dims[0] % 256 else 6.5625
-            elif _block256(qtype) and dims[0] % 256:
+            if t.name == "output.weight" or (not has_output and t.name == "token_embd.weight"):
+                bpw = 8.5 if qtype == "Q8_0" or t.dims[0] % 256 else 6.5625
+            elif _block256(qtype) and t.dims[0] % 256:
                 bpw = _fallback_bpw(qtype)
-        total += int(n * bpw / 8) + 31
+        total += int(t.n_elements * bpw / 8) + 31
     return total
 
 
