@@ -37,8 +37,9 @@ class Config:
     EDGETUI_* may hold, checked at start-up (`Config.load`)."""
 
     model: Annotated[str, Field(strict=True)] = ""
-    n_ctx: Annotated[int, Field(ge=0, strict=True)] = 4096  # 0 = the context the model was trained with
-    n_threads: Annotated[int, Field(ge=0, strict=True)] = 0  # 0 = number of physical cores
+    n_ctx: Annotated[int, Field(ge=1, strict=True)] = 4096
+    # 0 = number of physical cores; more than the CPUs this process may use is brought down to them (said in `notes`)
+    n_threads: Annotated[int, Field(ge=0, strict=True)] = 0
     # -2 = auto (all when the fit estimate says the model fits in VRAM), -1 = all
     n_gpu_layers: Annotated[int, Field(ge=-2, strict=True)] = -2
     model_dirs: tuple[Annotated[str, Field(strict=True)], ...] = ()
@@ -53,6 +54,7 @@ class Config:
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
     endpoints: tuple[Endpoint, ...] = ()
     unknown: tuple[str, ...] = field(default=(), compare=False)  # keys of the file this version does not know
+    notes: tuple[str, ...] = field(default=(), compare=False)  # values start-up brought into range, said once
 
     @property
     def threads(self) -> int:
@@ -95,12 +97,34 @@ class Config:
         for name, value in overrides.items():
             if value is not None:
                 data[name] = value
-                where[name] = "the command line"
+                where[name] = FLAGS.get(name, "the command line")
         try:
             config = _ADAPTER.validate_python(_known(data))
         except ValidationError as exc:
             raise ConfigError(_describe(exc, source, text, where)) from None
-        return replace(config, unknown=tuple(unknown)) if unknown else config
+        cpus = usable_cpus()
+        notes: list[str] = []
+        if config.n_threads > cpus:  # (1,000 threads on 2 CPUs ran at 0.1 tok/s)
+            origin = where.get("n_threads", str(source))
+            what = (
+                f"{origin} {config.n_threads}"
+                if origin.startswith("--")
+                else f"n_threads {config.n_threads} ({origin})"
+            )
+            notes.append(f"{what} is more than the {cpus} CPU(s) this machine gives edgetui: {cpus} are used")
+            config = replace(config, n_threads=cpus)
+        return replace(config, unknown=tuple(unknown), notes=tuple(notes))
+
+
+FLAGS = {"n_ctx": "--ctx", "n_threads": "--threads", "n_gpu_layers": "--gpu-layers", "model": "--model", "db": "--db"}
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (a container's or taskset's share, not the whole machine's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # (not on Linux)
+        return max(1, os.cpu_count() or 1)
 
 
 def sampler_from(values: dict[str, Any], base: SamplerSettings | None = None) -> SamplerSettings:
@@ -121,7 +145,7 @@ def sampler_from(values: dict[str, Any], base: SamplerSettings | None = None) ->
 
 
 KNOWN_KEYS: dict[str, frozenset[str]] = {
-    "": frozenset(f.name for f in fields(Config) if f.name != "unknown"),
+    "": frozenset(f.name for f in fields(Config) if f.name not in ("unknown", "notes")),
     "sampler": frozenset(f.name for f in fields(SamplerSettings)),
     "endpoints": frozenset(f.name for f in fields(Endpoint)),
 }
@@ -190,6 +214,8 @@ def _describe(exc: ValidationError, source: Path, text: str, where: dict[str, st
         expected = _EXPECTED.get(kind, error["msg"].lower())
     got = "" if kind in ("missing", "missing_argument") else f", not {_toml(error.get('input'))}"
     origin = where.get(str(loc[0])) if loc else None
+    if origin is not None and origin.startswith("--"):  # a flag: said as it was typed
+        return f"{origin} must be {expected}{got}"
     if origin is None:
         line = _line_of(text, loc)
         origin = f"{source}, line {line}" if line else str(source)

@@ -19,7 +19,8 @@ GOOD_ENDPOINT = '[[endpoints]]\nname = "box"\nbase_url = "http://127.0.0.1:8080/
 BAD = [
     ("model = 5\n", "model", "text in quotes"),
     ("n_ctx = true\n", "n_ctx", "a whole number, not true"),
-    ("n_ctx = -1\n", "n_ctx", "at least 0, not -1"),
+    ("n_ctx = -1\n", "n_ctx", "at least 1, not -1"),
+    ("n_ctx = 0\n", "n_ctx", "at least 1, not 0"),
     ("n_ctx = 4096.5\n", "n_ctx", "a whole number"),
     ('n_threads = "4"\n', "n_threads", "a whole number, not '4'"),
     ("n_gpu_layers = -3\n", "n_gpu_layers", "at least -2"),
@@ -85,7 +86,7 @@ def test_every_key_of_the_schema_has_a_bad_value_above() -> None:
 
     keys = {b[1].split("[")[0].split(".")[0] for b in BAD}
     tested = {b[1] for b in BAD}
-    assert {f.name for f in fields(Config)} - {"unknown"} <= keys
+    assert {f.name for f in fields(Config)} - {"unknown", "notes"} <= keys
     assert {f"sampler.{f.name}" for f in fields(SamplerSettings)} <= tested
     for f in fields(Endpoint):
         assert any(t.startswith("endpoints[") and t.endswith(f".{f.name}") for t in tested), f.name
@@ -112,7 +113,7 @@ def test_environment_variables_are_checked_and_named(tmp_path: Path) -> None:
     assert Config.load(paths, environ={"EDGETUI_N_CTX": "2048", "EDGETUI_LOW_REDRAW": "1"}).n_ctx == 2048
     for env, words in (
         ({"EDGETUI_N_CTX": "big"}, "EDGETUI_N_CTX must be a whole number, not 'big'"),
-        ({"EDGETUI_N_CTX": "-4"}, "EDGETUI_N_CTX: n_ctx must be at least 0, not -4"),
+        ({"EDGETUI_N_CTX": "-4"}, "EDGETUI_N_CTX: n_ctx must be at least 1, not -4"),
         ({"EDGETUI_LOW_REDRAW": "maybe"}, "EDGETUI_LOW_REDRAW must be 1 or 0"),
     ):
         with pytest.raises(ConfigError) as exc:
@@ -137,3 +138,48 @@ def test_no_command_prints_a_traceback_for_a_bad_config(edgetui_home: Path, comm
     assert "Traceback" not in run.stderr + run.stdout
     lines = [line for line in (run.stderr + run.stdout).splitlines() if line.strip()]
     assert len(lines) == 1 and "endpoints must be a list of [[endpoints]] tables" in lines[0], lines
+
+
+# -- numbers given on the command line ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--ctx", "0", "models"], "edgetui: --ctx must be at least 1, not 0"),
+        (["--ctx", "0", "serve"], "edgetui: --ctx must be at least 1, not 0"),
+        (["--threads", "-3", "bench"], "edgetui: --threads must be at least 0, not -3"),
+        (["bench", "-t", "-3"], "edgetui: --threads must be at least 0, not -3"),
+        (["quantize", "x.gguf", "Q4_0", "--threads", "-1"], "edgetui: --threads must be at least 0, not -1"),
+        ([], "edgetui: bad configuration: --ctx must be at least 1, not 0"),  # (the full-screen app: never started)
+    ],
+)
+def test_a_wrong_number_on_the_command_line_is_one_line_naming_the_flag(
+    edgetui_home: Path, flags: list[str], said: str
+) -> None:
+    argv = flags if flags else ["--ctx", "0"]
+    run = subprocess.run([sys.executable, "-m", "edgetui", *argv], capture_output=True, text=True, timeout=60,
+                         stdin=subprocess.DEVNULL)  # fmt: skip
+    lines = [line for line in (run.stderr + run.stdout).splitlines() if line.strip()]
+    assert run.returncode != 0 and lines == [said]
+
+
+def test_more_threads_than_cpus_are_brought_down_to_them_and_said_once(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    config = Config.load(_paths(tmp_path, ""), environ={}, n_threads=1000)
+    assert config.n_threads == 2 and config.threads == 2
+    assert config.notes == ("--threads 1000 is more than the 2 CPU(s) this machine gives edgetui: 2 are used",)
+    from_file = Config.load(_paths(tmp_path, "n_threads = 64\n"), environ={})
+    assert from_file.n_threads == 2 and from_file.notes[0].startswith(f"n_threads 64 ({tmp_path / 'config.toml'})")
+    assert Config.load(_paths(tmp_path, "n_threads = 2\n"), environ={}).notes == ()  # (as many as there are: fine)
+    assert Config.load(_paths(tmp_path, ""), environ={"EDGETUI_N_THREADS": "9"}).notes[0].startswith(
+        "n_threads 9 (EDGETUI_N_THREADS)"
+    )
+
+
+def test_the_cpu_clamp_is_said_on_stderr_by_a_command(edgetui_home: Path) -> None:
+    import os
+
+    run = subprocess.run([sys.executable, "-m", "edgetui", "--threads", "100000", "bench", "-p", "0", "-n", "0"],
+                         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+    cpus = len(os.sched_getaffinity(0))
+    assert f"edgetui: warning: --threads 100000 is more than the {cpus} CPU(s)" in run.stderr
+    assert "nothing to measure" in run.stderr and "Traceback" not in run.stderr

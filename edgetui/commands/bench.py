@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from edgetui.core.types import EngineError
 
     try:
-        paths, cfg = load_settings()
+        paths, cfg = load_settings(n_threads=getattr(args, "threads", None))
     except ConfigError as exc:
         return fail(str(exc))
     if getattr(args, "app_overhead", False):
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     model = model_arg(args.bench_model or getattr(args, "model", None), cfg)
     if model is None:
         return fail("no model given and the bundled default model is not installed (`make setup`)")
-    threads = getattr(args, "threads", None) or cfg.threads
+    threads = cfg.threads
     ngl = gpu_layers_arg(getattr(args, "gpu_layers", None), cfg.n_gpu_layers)
 
     from edgetui.core.tools.bench import markdown_table, run_bench

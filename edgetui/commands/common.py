@@ -57,6 +57,8 @@ def load_settings(**overrides: Any) -> tuple[Paths, Config]:
     config = Config.load(paths, **overrides)
     if config.unknown:
         print(f"edgetui: warning: {unknown_keys_note(config, paths)}", file=sys.stderr)
+    for note in config.notes:
+        print(f"edgetui: warning: {note}", file=sys.stderr)
     return paths, config
 
 

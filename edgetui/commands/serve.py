@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from edgetui.core.types import EngineError
 
     try:
-        paths, cfg = load_settings()
+        paths, cfg = load_settings(n_ctx=getattr(args, "ctx", None), n_threads=getattr(args, "threads", None))
     except ConfigError as exc:
         return fail(str(exc))
     model = model_arg(args.serve_model or getattr(args, "model", None), cfg)
@@ -76,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
     options = ServeOptions(
         host=args.host,
         port=args.serve_port,
-        n_ctx=getattr(args, "ctx", None) or cfg.n_ctx,
-        n_threads=getattr(args, "threads", None) or cfg.threads,
+        n_ctx=cfg.n_ctx,
+        n_threads=cfg.threads,
         n_gpu_layers=gpu_layers_arg(getattr(args, "gpu_layers", None), cfg.n_gpu_layers),
         api_key_env=args.api_key_env,
     )

@@ -178,6 +178,8 @@ class EdgeApp(ModelLoading, App[None]):
             keys = ", ".join(self.config.unknown)
             note = f"Unknown key(s) {keys}: ignored (a typo, or a setting of a newer edgetui)."
             self.notify(note, title=str(self.paths.config_file), severity="warning", timeout=20)
+        for note in self.config.notes:
+            self.notify(note, title="Settings", severity="warning", timeout=20)
 
     def _after_start(self) -> None:
         import gc
