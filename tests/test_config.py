@@ -170,9 +170,8 @@ def test_more_threads_than_cpus_are_brought_down_to_them_and_said_once(tmp_path:
     from_file = Config.load(_paths(tmp_path, "n_threads = 64\n"), environ={})
     assert from_file.n_threads == 2 and from_file.notes[0].startswith(f"n_threads 64 ({tmp_path / 'config.toml'})")
     assert Config.load(_paths(tmp_path, "n_threads = 2\n"), environ={}).notes == ()  # (as many as there are: fine)
-    assert Config.load(_paths(tmp_path, ""), environ={"EDGETUI_N_THREADS": "9"}).notes[0].startswith(
-        "n_threads 9 (EDGETUI_N_THREADS)"
-    )
+    from_env = Config.load(_paths(tmp_path, ""), environ={"EDGETUI_N_THREADS": "9"})
+    assert from_env.notes[0].startswith("n_threads 9 (EDGETUI_N_THREADS)")
 
 
 def test_the_cpu_clamp_is_said_on_stderr_by_a_command(edgetui_home: Path) -> None:
