@@ -150,9 +150,9 @@ def test_database_from_a_newer_edgetui_still_opens(tmp_path: Path) -> None:
 def test_a_database_busy_while_another_process_sets_it_up_is_waited_for(tmp_path: Path, monkeypatch) -> None:
     """SQLite answers some WAL locks with "busy" at once, busy timeout or not: opening tries again, it does not fall
     back to an in-memory database that would lose the session."""
-    from edgetui.core.store import migrations
+    from edgetui.core.store import opening
 
-    real_open, calls = migrations._open_file, []
+    real_open, calls = opening._open_file, []
 
     def busy_once(path: Path) -> sqlite3.Connection:
         calls.append(path)
@@ -160,7 +160,7 @@ def test_a_database_busy_while_another_process_sets_it_up_is_waited_for(tmp_path
             raise sqlite3.OperationalError("database is locked")
         return real_open(path)
 
-    monkeypatch.setattr(migrations, "_open_file", busy_once)
+    monkeypatch.setattr(opening, "_open_file", busy_once)
     store = Store.open(tmp_path / "edgetui.db")
     try:
         assert len(calls) == 2
@@ -170,13 +170,13 @@ def test_a_database_busy_while_another_process_sets_it_up_is_waited_for(tmp_path
 
 
 def test_a_database_that_stays_busy_falls_back_with_a_notice(tmp_path: Path, monkeypatch) -> None:
-    from edgetui.core.store import migrations
+    from edgetui.core.store import opening
 
     def always_busy(path: Path) -> sqlite3.Connection:
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr(migrations, "_open_file", always_busy)
-    monkeypatch.setattr(migrations.time, "sleep", lambda s: None)
+    monkeypatch.setattr(opening, "_open_file", always_busy)
+    monkeypatch.setattr(opening.time, "sleep", lambda s: None)
     store = Store.open(tmp_path / "edgetui.db")
     try:
         assert not store.persistent

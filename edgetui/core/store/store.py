@@ -10,17 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from edgetui.core.store.migrations import (
-    BUSY_TIMEOUT_S,
-    connect,
-    errname,
-    is_busy,
-    migrate,
-    open_database,
-    owner_alive,
-    process_owner,
-    write_transaction,
-)
+from edgetui.core.store.connection import BUSY_TIMEOUT_S, connect, errname, is_busy, write_transaction
+from edgetui.core.store.opening import migrate, open_database
+from edgetui.core.store.owners import owner_alive, process_owner
 from edgetui.core.store.records import (
     BENCH_COLUMNS,
     MESSAGE_COLS,
