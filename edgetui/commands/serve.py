@@ -68,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
         paths, cfg = load_settings(n_ctx=getattr(args, "ctx", None), n_threads=getattr(args, "threads", None))
     except ConfigError as exc:
         return fail(str(exc))
-    model = model_arg(args.serve_model or getattr(args, "model", None), cfg)
+    try:
+        model = model_arg(args.serve_model or getattr(args, "model", None), cfg)
+    except ValueError as exc:
+        return fail(str(exc))
     if model is None:
         return fail("no model given and the bundled default model is not installed (`make setup`)")
     if args.serve_port < 0 or args.serve_port > 65535:
@@ -116,7 +119,9 @@ def _print_usage(server: Any, name: str, config_file: Path) -> None:
 
     port, host = server.port, server.options.host
     local = is_loopback(host)
-    print(f"\nServing {server.model_alias} at {server.url}  (OpenAI API; Ctrl+C stops)\n", flush=True)
+    bound = ", ".join(server.listening()) or f"{host}:{port}"
+    print(f"\nServing {server.model_alias} at {server.url}  (OpenAI API; Ctrl+C stops)", flush=True)
+    print(f"Listening on {bound}" + ("" if local else "  (reachable from other machines)") + "\n", flush=True)
     print(f"Point edgetui at it: add this to its config.toml ({config_file} on this machine)\n")
     wildcard = host in ("", "0.0.0.0", "::")
     print(server.endpoint_toml(name, "" if local else socket.gethostname() if wildcard else host))

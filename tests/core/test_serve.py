@@ -171,6 +171,8 @@ def test_serve_command_runs_in_the_foreground(default_model: Path, edgetui_home:
                 break
         text = "".join(out)
         assert "Serving SmolLM2-135M-Instruct.Q4_1 at http://127.0.0.1:" in text, text + proc.stderr.read()
+        port = text.split("http://127.0.0.1:", 1)[1].split("/", 1)[0]
+        assert f"Listening on 127.0.0.1:{port}\n" in text  # (what the server's socket says, not what was asked)
         snippet = text[text.index("[[endpoints]]") :]
         endpoint = Endpoint(**tomllib.loads(snippet)["endpoints"][0])
         assert endpoint.name == "box"
@@ -183,3 +185,31 @@ def test_serve_command_runs_in_the_foreground(default_model: Path, edgetui_home:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_server_started_by_edgetui_ends_when_edgetui_is_killed(default_model: Path, edgetui_home: Path) -> None:
+    """SIGKILL leaves edgetui no chance to stop its server: the system ends it (it kept listening before)."""
+    import psutil
+
+    env = {**os.environ, "EDGETUI_HOME": str(edgetui_home), "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "edgetui", "serve", str(default_model), "--port", "0", "--ctx", "256"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    server = None
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("Listening on"):
+                break
+        children = psutil.Process(proc.pid).children()
+        assert len(children) == 1, "the server process"
+        server = children[0]
+        proc.kill()
+        proc.wait(timeout=30)
+        gone, alive = psutil.wait_procs([server], timeout=30)
+        assert not alive, f"the server (pid {server.pid}) outlived edgetui"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if server is not None and server.is_running():
+            server.kill()  # (an orphan is no longer a child of this process)

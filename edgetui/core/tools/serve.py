@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import ipaddress
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +29,20 @@ DEFAULT_PORT = 8080  # llama-server's; edgetui --web takes 8000
 # overrides of --host/--port (its __main__ reads HOST and PORT): they are removed from the server's environment
 # so that a stray `PORT=...` in the user's shell cannot move it. Completed from its Settings at run time.
 _ALWAYS_SCRUBBED = {"HOST", "PORT", "CONFIG_FILE", "MODEL", "API_KEY", "N_CTX", "N_GPU_LAYERS", "VERBOSE"}
+
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when the thread that started it ends
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the server process, before it runs: SIGTERM when edgetui ends, even by SIGKILL (Linux; elsewhere the
+    server outlives a killed edgetui, as any child does). A parent already gone by then: exit at once."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # (no prctl: not Linux)
+        return
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 class ServeError(EngineError):
@@ -192,15 +208,31 @@ class Serve:
             self.log_path = Path(name)
             out = os.fdopen(fd, "wb")
         try:
+            parent = os.getpid()
             self.process = subprocess.Popen(
-                self.command, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT if out else None
-            )
+                self.command, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT if out else None,
+                preexec_fn=lambda: _die_with_parent(parent),  # (its life tied to the thread that starts it)
+            )  # fmt: skip
         except OSError as exc:
             raise ServeError(f"Cannot start the server: {exc.strerror or exc}") from None
         finally:
             if out is not None:
                 out.close()  # the child has its own copy
         return self
+
+    def listening(self) -> list[str]:
+        """The addresses the server really listens on ('0.0.0.0:8080', '[::1]:8080'), as the system reports its
+        sockets; empty when it is not running or the system does not say."""
+        import psutil
+
+        if self.process is None:
+            return []
+        try:
+            conns = psutil.Process(self.process.pid).net_connections(kind="tcp")
+        except (psutil.Error, OSError):
+            return []
+        found = {(c.laddr.ip, c.laddr.port) for c in conns if c.status == psutil.CONN_LISTEN and c.laddr}
+        return [f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip, port in sorted(found)]
 
     def log_tail(self, lines: int = 12) -> str:
         """The last lines the server wrote (captured mode), without uvicorn's request log."""
