@@ -146,3 +146,40 @@ def test_a_hostile_server_s_escape_sequences_never_reach_the_terminal() -> None:
                 term.proc.wait(timeout=30)
             finally:
                 term.close()
+
+
+@pytest.mark.slow
+def test_a_paste_with_an_escape_in_it_arrives_whole_in_order_shown_as_marks_and_stored_as_pasted() -> None:
+    """A bracketed paste holding ESC sequences: Textual read the ESC as a key sequence and typed what followed it
+    before the paste (`FIRST ESC LAST` came in as `^[2J: LAST partFIRST`). Now the prompt holds it in order, shows
+    the ESC as a mark, nothing of it reaches the terminal raw, and the database keeps it as pasted."""
+    from edgetui.core.store.store import Store
+    from tests.fake_openai_server import FakeOpenAIServer
+
+    pasted = "FIRST\x1b[2J: LAST part\x1b]0;PWNED\x07 end"
+    with FakeOpenAIServer() as server:
+        server.chunks = ["Got ", "it."]
+        paths = Paths.from_env().ensure()
+        paths.config_file.write_text(
+            f'[[endpoints]]\nname = "box"\nbase_url = "{server.url}/v1"\nmodel = "fake-model"\n', "utf-8"
+        )
+        term = Terminal(Path("openai:box/fake-model"), ROWS, COLS)
+        try:
+            term.wait_for(lambda ls: any("remote · ngl" in line for line in ls), "the endpoint loaded", 60)
+            before = len(term.raw)
+            term.write(f"\x1b[200~{pasted}\x1b[201~")
+            shown = "FIRST␛[2J: LAST part␛]0;PWNED␇ end"
+            term.wait_for(lambda ls: any(shown in line for line in ls), "the paste in the prompt, in order, as marks")
+            assert b"\x1b[2J" not in term.raw[before:] and b"PWNED\x07" not in term.raw[before:]
+            term.write(ENTER)
+            term.wait_for(lambda ls: any("Got it." in line for line in ls), "the answer")
+            term.write(CTRL_Q)
+            term.proc.wait(timeout=30)
+        finally:
+            term.close()
+    store = Store.open(paths.db_path, read_only=True)
+    try:
+        thread = store.thread(store.list_sessions()[0].id)
+        assert thread[0].role == "user" and thread[0].content == pasted
+    finally:
+        store.close()

@@ -25,6 +25,7 @@ from edgetui.ui.catalog.catalog_pane import CatalogPane
 from edgetui.ui.catalog.model_loading import ModelLoading
 from edgetui.ui.chat.chat_pane import ChatPane
 from edgetui.ui.messages import SessionShown, UnsavedAnswersTried
+from edgetui.ui.paste_guard import keep_pastes_whole
 from edgetui.ui.screens.main_screen import MainScreen
 from edgetui.ui.textual_internals import show_control_characters
 from edgetui.ui.widgets.gauge_pane import GaugePane
@@ -112,6 +113,7 @@ class EdgeApp(ModelLoading, App[None]):
         next (in the database's app_state)."""
         super().__init__()
         show_control_characters()  # (under the widgets' own `visible()`: text that gets to the screen another way)
+        keep_pastes_whole()  # (a paste with an ESC in it came in out of order, partly as key presses)
         self.services = services
         self.config = services.config
         self.paths = services.paths

@@ -9,6 +9,7 @@ from textual.message import Message
 from textual.widgets import TextArea
 
 from edgetui.ui.direct_paint import paint_now
+from edgetui.ui.widgets.plain_text import PlainTextArea
 
 NEWLINE_KEYS = frozenset({"ctrl+j", "alt+enter", "shift+enter", "ctrl+enter"})
 APP_KEYS = frozenset({"ctrl+e", "ctrl+y", "ctrl+k", "ctrl+r", "ctrl+t", "ctrl+s", "ctrl+n", "ctrl+b"})
@@ -30,7 +31,7 @@ def _without_app_keys(bindings: list[BindingType]) -> list[BindingType]:
     return kept
 
 
-class PromptInput(TextArea, inherit_bindings=False):
+class PromptInput(PlainTextArea, inherit_bindings=False):  # (a paste's control characters as marks)
     """A multi-line prompt editor that submits on Enter."""
 
     BINDINGS = [
