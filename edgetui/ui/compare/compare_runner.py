@@ -1,16 +1,19 @@
-"""The thread side of the compare screen: thin wrappers over Compare that only post messages, and replay."""
+"""The thread side of the compare screen: thin wrappers over Compare that only post messages (replaying a saved
+comparison is headless: edgetui.core.compare.replay, re-exported here for the screen)."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgetui.config import Endpoint
 from edgetui.core.compare.compare import SIDES, Compare, compare_to_record
 from edgetui.core.compare.quality import QualityCancelled
+from edgetui.core.compare.replay import Replay as Replay
+from edgetui.core.compare.replay import replay as replay
 from edgetui.core.store.store import StoreError
 from edgetui.core.types import ChatMessage, EngineError, LoadOptions, SamplerSettings
 from edgetui.ui.compare.compare_messages import (
@@ -172,42 +175,3 @@ class CompareRunner:
                     cmp.close()
 
         threading.Thread(target=close, name="compare-close", daemon=True).start()
-
-
-@dataclass
-class Replay:
-    """A saved comparison session, ready to show and to continue."""
-
-    turns: list[tuple[str, dict[str, str], dict[str, str]]] = field(default_factory=list)  # prompt, answers, footers
-    histories: dict[str, list[ChatMessage]] = field(default_factory=lambda: {s: [] for s in SIDES})
-    complete_turns: int = 0
-    paths: dict[str, str] = field(default_factory=dict)
-    last: Mapping[str, Any] | None = None  # the last turn's result dict
-    quality: Mapping[str, Any] | None = None  # the last quality report dict
-
-
-def replay(rows: Sequence[Mapping[str, Any]]) -> Replay:
-    """Rows of Store.list_comparisons (oldest first) as turns to show and the conversations to continue."""
-    out = Replay()
-    for row in rows:
-        res = row.get("result") or {}
-        if "ppl_a" in res:
-            out.quality = res
-            continue
-        if not all(isinstance(res.get(s), Mapping) for s in SIDES):
-            continue
-        for side, key in (("a", "model_a"), ("b", "model_b")):
-            out.paths.setdefault(side, str(row.get(key) or ""))
-        answers = {s: str(res[s].get("answer", "")) for s in SIDES}
-        footers = {}
-        for s in SIDES:
-            stats = res[s].get("stats") or {}
-            footers[s] = f"saved · {stats.get('gen_tokens', 0)} tok · {float(stats.get('gen_tps') or 0):.1f} tok/s"
-        out.turns.append((str(row.get("prompt", "")), answers, footers))
-        out.last = res
-        if not res.get("cancelled") and not any((res[s].get("stats") or {}).get("error") for s in SIDES):
-            added = [ChatMessage(m["role"], m["content"]) for m in res.get("messages") or []]
-            for s in SIDES:
-                out.histories[s] += [*added, ChatMessage("assistant", answers[s])]
-            out.complete_turns += 1
-    return out
