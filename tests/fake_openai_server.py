@@ -56,6 +56,7 @@ class FakeOpenAIServer:
     trickle_n: int = 200
     trickle_s: float = 0.01
     error_message: str = "the fake server crashed"  # what mode "500" says
+    raw_events: list[str] = field(default_factory=list)  # mode "raw": these `data:` payloads, sent as they are
     requests: list[Recorded] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
 
@@ -218,6 +219,10 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                     },
                 )
             self._start_stream()
+            if mode == "raw":  # whatever a broken or hostile server streams
+                for payload in server.raw_events:
+                    self._send(payload)
+                return self._end_stream()
             self._send(_chunk(None) | {"choices": [{"index": 0, "delta": {"role": "assistant"}}]})
             if mode == "trickle":
                 chunks = [f" {i}" for i in range(server.trickle_n)]

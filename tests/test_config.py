@@ -182,3 +182,50 @@ def test_the_cpu_clamp_is_said_on_stderr_by_a_command(edgetui_home: Path) -> Non
     cpus = len(os.sched_getaffinity(0))
     assert f"edgetui: warning: --threads 100000 is more than the {cpus} CPU(s)" in run.stderr
     assert "nothing to measure" in run.stderr and "Traceback" not in run.stderr
+
+
+# -- fuzz: whatever the file holds, one ConfigError or a Config, never another exception --------------------------
+_KEYS = ["model", "n_ctx", "n_threads", "n_gpu_layers", "model_dirs", "system_prompt", "db", "low_redraw",
+         "engine_process", "scan_hf_cache", "scan_ollama", "scan_lmstudio", "sampler", "endpoints", "temperature",
+         "name", "base_url"]  # fmt: skip
+
+
+def _toml_value(draw_value: object) -> str:
+    import json
+
+    if isinstance(draw_value, bool):
+        return "true" if draw_value else "false"
+    if isinstance(draw_value, int | float):
+        return repr(draw_value) if draw_value == draw_value and abs(draw_value) != float("inf") else "nan"
+    if isinstance(draw_value, list):
+        return "[" + ", ".join(_toml_value(v) for v in draw_value) + "]"
+    return json.dumps(str(draw_value))
+
+
+def _fuzz_values():
+    from hypothesis import strategies as st
+
+    scalar = st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=30)
+    return scalar | st.lists(scalar, max_size=3)
+
+
+def _fuzz_files():
+    from hypothesis import strategies as st
+
+    line = st.tuples(st.sampled_from(_KEYS), _fuzz_values()).map(lambda kv: f"{kv[0]} = {_toml_value(kv[1])}")
+    table = st.sampled_from(["[sampler]", "[[endpoints]]", "[endpoints]", "[model]"])
+    return st.lists(line | table | st.text(max_size=40), max_size=8).map("\n".join)
+
+
+def test_any_config_file_gives_a_config_or_one_line_error(tmp_path: Path) -> None:
+    from hypothesis import HealthCheck, given, settings
+
+    @given(_fuzz_files())
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    def check(text: str) -> None:
+        try:
+            Config.load(_paths(tmp_path, text), environ={})
+        except ConfigError as exc:
+            assert str(exc) and "\n" not in str(exc).strip() and "Traceback" not in str(exc)
+
+    check()

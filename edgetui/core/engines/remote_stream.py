@@ -76,21 +76,24 @@ class StreamTally:
             self.timings = obj["timings"]
         self.ollama.update({k: obj[k] for k in _OLLAMA_KEYS if isinstance(obj.get(k), int | float)})
         text = ""
-        for choice in obj.get("choices") or []:
+        choices = obj.get("choices")
+        for choice in choices if isinstance(choices, list) else []:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
             piece = choice.get("delta") or choice.get("message") or {}
             content = piece.get("content") if isinstance(piece, dict) else None
             text += content if isinstance(content, str) else ""
-            self.finish = choice.get("finish_reason") or self.finish
+            reason = choice.get("finish_reason")
+            self.finish = reason if isinstance(reason, str) and reason else self.finish
         return text, ""
 
     def fill(self, stats: GenerationStats, t0: float, end: float) -> None:
-        """Client-side measurements, completed with what the server reported (usage, timings)."""
+        """Client-side measurements, completed with what the server reported (usage, timings). A figure of the
+        wrong type or sign (`"prompt_n": "x"`) counts as not reported: the answer stays as it came."""
         tm, ol, usage = self.timings, self.ollama, self.usage
         stats.total_s = end - t0
         stats.ttft_s = (self.t_first - t0) if self.t_first else stats.total_s
-        gen = usage.get("completion_tokens") or tm.get("predicted_n") or ol.get("eval_count") or self.n_chunks
+        gen = _num(usage, "completion_tokens") or _num(tm, "predicted_n") or _num(ol, "eval_count") or self.n_chunks
         stats.gen_tokens = int(gen)
         span = self.t_last - self.t_first
         if self.n_chunks > 1 and span > 0:  # the tokens after the first chunk, over the time they took
@@ -99,26 +102,32 @@ class StreamTally:
         prompt_total = 0
         if tm:
             timings = {"server": "llama-server", **tm}
-            stats.prompt_eval_tokens = int(tm.get("prompt_n") or 0)
-            ms = float(tm.get("prompt_ms") or 0)
-            stats.prompt_tps = float(tm.get("prompt_per_second") or 0) or (
-                stats.prompt_eval_tokens / (ms / 1000) if ms else 0.0
-            )
-            if tm.get("predicted_per_second"):
-                timings["eval_tps"] = float(tm["predicted_per_second"])
-            prompt_total = stats.prompt_eval_tokens + int(tm.get("cache_n") or 0)
+            stats.prompt_eval_tokens = int(_num(tm, "prompt_n"))
+            ms = _num(tm, "prompt_ms")
+            stats.prompt_tps = _num(tm, "prompt_per_second") or (stats.prompt_eval_tokens / (ms / 1000) if ms else 0.0)
+            if _num(tm, "predicted_per_second"):
+                timings["eval_tps"] = _num(tm, "predicted_per_second")
+            prompt_total = stats.prompt_eval_tokens + int(_num(tm, "cache_n"))
         elif ol:
             timings = {"server": "ollama", **ol}
-            stats.prompt_eval_tokens = prompt_total = int(ol.get("prompt_eval_count") or 0)
-            ns = ol.get("prompt_eval_duration") or 0
+            stats.prompt_eval_tokens = prompt_total = int(_num(ol, "prompt_eval_count"))
+            ns = _num(ol, "prompt_eval_duration")
             stats.prompt_tps = stats.prompt_eval_tokens / (ns / 1e9) if ns else 0.0
-            if ol.get("eval_duration"):
-                timings["eval_tps"] = ol.get("eval_count", 0) / (ol["eval_duration"] / 1e9)
+            if _num(ol, "eval_duration"):
+                timings["eval_tps"] = _num(ol, "eval_count") / (_num(ol, "eval_duration") / 1e9)
         if usage:
             timings["usage"] = usage
-        stats.prompt_tokens = int(usage.get("prompt_tokens") or prompt_total)
+        stats.prompt_tokens = int(_num(usage, "prompt_tokens") or prompt_total)
         if not tm and not ol:  # a server that says nothing of a cache: every prompt token counts as read
             stats.prompt_eval_tokens = stats.prompt_tokens
         stats.engine_timings = timings
         if not self.n_chunks and stats.stop_reason is StopReason.EOS:
             stats.note = "The server ended its answer at once, without any text."
+
+
+def _num(fields: dict[str, Any], key: str) -> float:
+    """A figure the server reported: a finite number, zero or more; anything else (text, a bool, NaN) is 0."""
+    value = fields.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        return 0.0
+    return float(value)
