@@ -14,7 +14,7 @@ from edgetui.core.store.store import Store
 from edgetui.core.types import SamplerSettings
 from edgetui.paths import Paths
 from edgetui.ui.app import create_app
-from tests.ui.helpers import SIZE, messages, say, settle, wait_for, wait_loaded
+from tests.ui.helpers import SIZE, messages, say, settle, status, wait_for, wait_loaded
 
 pytestmark = pytest.mark.engine
 
@@ -59,5 +59,6 @@ async def test_the_runner_dying_mid_answer_is_explained_and_the_text_kept(defaul
         assert answer.text  # what streamed before the crash stays on screen
         footer = answer.query_one(".message-footer").text
         assert "killed (SIGKILL" in footer
+        assert "answering" not in footer and "answering" not in status(app)  # (it stayed, once)
         saved = app.store.thread(app.chat.conv.session_id)
         assert saved[-1].content.startswith(answer.text[:40])
