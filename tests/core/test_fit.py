@@ -208,7 +208,7 @@ def test_cli_fit_json(default_model: Path, capsys: pytest.CaptureFixture[str]) -
     [
         (["fit", "no-such-model"], "no model file or catalog entry named 'no-such-model'"),
         (["fit", "/nowhere/m.gguf"], "m.gguf: file not found"),
-        (["fit", "SmolLM2", "--ctx", "0"], "--ctx must be a positive"),
+        (["fit", "SmolLM2", "--ctx", "0"], "--ctx must be at least 1, not 0"),
     ],
 )
 def test_cli_fit_errors(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
