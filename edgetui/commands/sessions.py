@@ -24,14 +24,15 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def open_store(args: argparse.Namespace) -> Any:
-    """The Store named by --db or the config (its notice, if any, goes to stderr)."""
+def open_store(args: argparse.Namespace, write: bool = False) -> Any:
+    """The Store named by --db or the config (its notice, if any, goes to stderr). Without `write`, read-only: a
+    listing never migrates, locks or moves the file, and another process writing it does not hold it up."""
     import sys
 
     from edgetui.core.store.store import Store
 
     paths, config = load_settings(db=getattr(args, "db", None))
-    store = Store.open(config.db_path(paths))
+    store = Store.open(config.db_path(paths), read_only=not write)
     if store.notice:
         print(f"edgetui: {store.notice}", file=sys.stderr)
     return store
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from edgetui.core.store.store import StoreError
 
     try:
-        store = open_store(args)
+        store = open_store(args, write=bool(args.import_file) or args.delete is not None)
     except ConfigError as exc:
         return fail(str(exc))
     try:

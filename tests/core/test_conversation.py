@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from edgetui.core.chat.answer_saver import AnswerSaver
 from edgetui.core.chat.conversation import Conversation
 from edgetui.core.engines.llama import Generation
 from edgetui.core.store.store import Store, StoreError
@@ -22,6 +24,7 @@ from edgetui.core.types import (
     SamplerSettings,
     StopReason,
 )
+from tests.pty_app import wait_until
 
 
 class ScriptedEngine:
@@ -113,21 +116,79 @@ def test_a_turn_is_saved_with_its_run_and_the_session_made_with_the_settings(sto
     assert conv.model_messages([ChatMessage("user", "next")])[-1] == ChatMessage("user", "next")
 
 
-def test_text_reaches_the_screen_in_batches_and_the_database_about_once_a_second(store: Store) -> None:
+def test_text_reaches_the_screen_in_batches_and_the_database_about_once_a_second(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     conv = Conversation(store)
     conv.add_user("Count.")
     answer_id = conv.begin_answer()
-    in_db: list[str] = []
+    offered: list[str] = []
+
+    class Saver(AnswerSaver):
+        def offer(self, text: str) -> None:
+            offered.append(text)
+            super().offer(text)
+
+    monkeypatch.setattr("edgetui.core.chat.conversation.AnswerSaver", Saver)
     pieces = [(f"{i} ", i * 0.25) for i in range(10)]  # one piece every 0.25 s, for 2.25 s
-    engine = ScriptedEngine(pieces, during=lambda i: in_db.append(store.message(answer_id).content))
     batches: list[tuple[str, int]] = []
-    answer = conv.stream_answer(engine, answer_id, threading.Event(), lambda text, n, t: batches.append((text, n)),
-                                flush_s=0.45, save_every_s=0.9)  # fmt: skip
+    on_text = lambda text, n, t: batches.append((text, n))  # noqa: E731
+    answer = conv.stream_answer(ScriptedEngine(pieces), answer_id, threading.Event(), on_text, flush_s=0.45,
+                                save_every_s=0.9)  # fmt: skip
     assert answer.text == "".join(p for p, _ in pieces)
     assert "".join(b for b, _ in batches) == answer.text
     assert [n for _, n in batches] == [3, 2, 2, 2, 1]  # at 0.5 s, 1.0 s, 1.5 s, 2.0 s, and the rest at the end
-    # what the database held when each piece was produced: saved at 1.0 s and 2.0 s
-    assert in_db[4] == "" and in_db[5] == "0 1 2 3 4 " and in_db[9] == "0 1 2 3 4 5 6 7 8 "
+    # what was handed to the database on the way: the text at 1.0 s and at 2.0 s; then the whole answer
+    assert offered == ["0 1 2 3 4 ", "0 1 2 3 4 5 6 7 8 "]
+    assert store.message(answer_id).content == answer.text
+
+
+def test_a_locked_database_never_holds_up_the_stream_and_the_answer_is_saved_once_it_is_free(
+    tmp_path: Path,
+) -> None:
+    """Another process holds the write lock while the answer streams: the periodic saves wait on their own
+    thread (the stream reaches its last piece with the lock still held), and the final save goes through once
+    the lock is let go."""
+    store = Store.open(tmp_path / "locked.db")
+    conv = Conversation(store)
+    conv.add_user("Count.")
+    answer_id = conv.begin_answer()
+    other = sqlite3.connect(tmp_path / "locked.db", isolation_level=None, timeout=30)
+    other.execute("BEGIN IMMEDIATE")  # (another edgetui writing, a backup tool...)
+    stream_thread: list[str] = []
+    held_at_end: list[bool] = []
+    save_threads: list[str] = []
+    update = store.update_answer
+
+    def spy(message_id: int, text: str) -> None:
+        save_threads.append(threading.current_thread().name)
+        update(message_id, text)
+
+    store.update_answer = spy  # type: ignore[method-assign]
+
+    def during(i: int) -> None:
+        stream_thread[:] = [threading.current_thread().name]
+        if i == 9:
+            held_at_end.append(other.in_transaction)
+            wait_until(lambda: save_threads, 30, what="a periodic save to be under way (waiting for the lock)")
+            other.execute("COMMIT")  # the other process is done: the final save can go through
+
+    pieces = [(f"{i} ", i * 0.3) for i in range(10)]
+    answer = conv.stream_answer(ScriptedEngine(pieces, during=during), answer_id, threading.Event(), save_every_s=1.0)
+    assert held_at_end == [True]  # the stream got to its end while the database was locked
+    assert save_threads and all(name != stream_thread[0] for name in save_threads)
+    assert answer.text == "".join(p for p, _ in pieces) and answer.save_error == ""
+    assert store.message(answer_id).content == answer.text and store.message(answer_id).status == "complete"
+    other.close()
+
+
+def test_a_late_periodic_save_never_overwrites_the_final_answer(store: Store) -> None:
+    conv = Conversation(store)
+    conv.add_user("Go.")
+    answer_id = conv.begin_answer()
+    store.finish_answer(answer_id, "the whole answer")
+    store.update_answer(answer_id, "the whole")  # (a periodic save that waited for a lock)
+    assert store.message(answer_id).content == "the whole answer"
 
 
 def test_a_failing_engine_keeps_the_text_so_far_and_marks_the_answer(store: Store) -> None:

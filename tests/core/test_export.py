@@ -201,6 +201,9 @@ def test_cli_db_option_and_damaged_database_notice(tmp_path: Path, capsys: pytes
         assert "elsewhere" in capsys.readouterr().out
     broken = tmp_path / "broken.db"
     broken.write_bytes(b"garbage" * 1000)
-    assert main(["sessions", "--db", str(broken)]) == 0
+    assert main(["sessions", "--db", str(broken)]) == 0  # a listing says so and leaves the file where it is
     captured = capsys.readouterr()
-    assert "No saved sessions" in captured.out and "moved to" in captured.err
+    assert "No saved sessions" in captured.out and "is damaged" in captured.err and "moves it aside" in captured.err
+    assert broken.read_bytes() == b"garbage" * 1000
+    assert main(["sessions", "--db", str(broken), "--delete", "1"]) == 1  # a writer moves it aside, and says so
+    assert "moved to" in capsys.readouterr().err and not broken.read_bytes().startswith(b"garbage")

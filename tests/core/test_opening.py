@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -88,7 +89,7 @@ def test_moving_aside_never_overwrites_an_earlier_damaged_file(tmp_path: Path, m
     }
 
 
-def test_read_only_is_a_migrated_copy_in_memory(tmp_path: Path) -> None:
+def test_read_only_reads_the_file_itself_and_never_writes_it(tmp_path: Path) -> None:
     path = tmp_path / "edgetui.db"
     db = open_database(path)
     db.conn.execute("INSERT INTO app_state (key, value, updated) VALUES ('theme', '\"dark\"', 'now')")
@@ -96,12 +97,73 @@ def test_read_only_is_a_migrated_copy_in_memory(tmp_path: Path) -> None:
     before = path.read_bytes()
     ro = open_database(path, read_only=True)
     try:
-        assert ro.path is None and "read-only" in ro.notice and "Nothing will be saved" in ro.notice
+        assert ro.path == path and ro.notice == ""
         assert ro.conn.execute("SELECT value FROM app_state").fetchone()[0] == '"dark"'
-        ro.conn.execute("DELETE FROM app_state")
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            ro.conn.execute("DELETE FROM app_state")
     finally:
         ro.conn.close()
     assert path.read_bytes() == before
+
+
+def test_read_only_reads_an_older_schema_through_a_migrated_copy(tmp_path: Path) -> None:
+    from sqlite_utils import Database
+
+    from edgetui.core.store.connection import connect
+    from edgetui.core.store.migrations import apply_migrations
+
+    path = tmp_path / "old.db"
+    conn = connect(str(path))
+    apply_migrations(Database(conn), stop_before="m005_app_state")
+    conn.execute("INSERT INTO sessions (title, created, updated) VALUES ('old one', 'now', 'now')")
+    conn.close()
+    before = path.read_bytes()
+    ro = open_database(path, read_only=True)
+    try:
+        assert ro.path is None and ro.notice == ""  # (a copy: nothing to say, nothing was to be saved)
+        assert ro.conn.execute("SELECT title FROM sessions").fetchone()[0] == "old one"
+        assert ro.conn.execute("SELECT count(*) FROM app_state").fetchone()[0] == 0  # migrated, in the copy
+    finally:
+        ro.conn.close()
+    assert path.read_bytes() == before
+
+
+def test_read_only_never_moves_a_damaged_file_aside(tmp_path: Path) -> None:
+    path = tmp_path / "db" / "edgetui.db"
+    path.parent.mkdir()
+    path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4096)
+    ro = open_database(path, read_only=True)
+    ro.conn.close()
+    assert "damaged" in ro.notice and "moves it aside when it next starts" in ro.notice
+    assert sorted(p.name for p in path.parent.iterdir()) == ["edgetui.db"]  # left where it was
+    writer = open_database(path)  # the app, which writes: it moves it aside and says so
+    writer.conn.close()
+    assert "moved to" in writer.notice and len(list(path.parent.glob("edgetui.db.corrupt-*"))) == 1
+
+
+def test_a_database_another_process_holds_locked_opens_at_once_for_reading_and_writing(tmp_path: Path) -> None:
+    """Another process holds the write lock (and keeps it until the test lets go): opening never waits for it
+    when the schema is current, to read (a listing) or to write later (the app)."""
+    path = tmp_path / "edgetui.db"
+    db = open_database(path)
+    db.conn.execute("INSERT INTO sessions (title, created, updated) VALUES ('there', 'now', 'now')")
+    db.conn.close()
+    other = sqlite3.connect(path, isolation_level=None, timeout=30)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        opened: list = []
+        for read_only in (True, False):
+            t = threading.Thread(target=lambda ro=read_only: opened.append(open_database(path, read_only=ro)))
+            t.start()
+            t.join(60)  # (had it waited for the lock, it would still wait: the lock is held until the end)
+            assert not t.is_alive() and other.in_transaction, f"opening (read_only={read_only}) waited for the lock"
+        for db in opened:
+            assert db.path == path and db.notice == ""
+            assert db.conn.execute("SELECT title FROM sessions").fetchone()[0] == "there"
+            db.conn.close()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
 
 
 def test_an_unreadable_file_still_gives_a_migrated_memory_database(tmp_path: Path, monkeypatch) -> None:
@@ -199,3 +261,54 @@ def test_the_owner_of_a_streaming_answer() -> None:
     assert not owner_alive(f"{host}|{pid}|{float(started) + 1:.2f}")  # the pid, reused by a newer process
     assert not owner_alive(f"another-host|{pid}|{started}")
     assert not owner_alive("") and not owner_alive("garbage") and not owner_alive(f"{host}|notapid|1")
+
+
+@pytest.mark.parametrize("command", [["sessions"], ["sessions", "--search", "lighthouse"], ["export", "last"]])
+def test_reading_commands_answer_while_another_process_holds_the_database_locked(
+    edgetui_home: Path, command: list[str]
+) -> None:
+    import subprocess
+    import sys
+
+    from edgetui.core.store.store import Store
+
+    path = edgetui_home / "edgetui.db"
+    store = Store.open(path)
+    sid = store.create_session(title="lighthouse keeper")
+    store.add_message(sid, "user", "a lighthouse")
+    store.close()
+    other = sqlite3.connect(path, isolation_level=None, timeout=30)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        run = subprocess.Popen([sys.executable, "-m", "edgetui", *command], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)  # fmt: skip
+        out, err = run.communicate(timeout=120)
+        assert other.in_transaction  # (still locked: the command did not wait for it)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert run.returncode == 0 and err == "" and "lighthouse" in out
+
+
+def test_a_write_waiting_for_a_lock_is_seen_while_it_waits(tmp_path: Path) -> None:
+    """Store.waiting_s: how long a write has been waiting (the app says "waiting for the sessions database")."""
+    from edgetui.core.store.store import Store
+    from tests.pty_app import wait_until
+
+    path = tmp_path / "edgetui.db"
+    store = Store.open(path)
+    assert store.waiting_s == 0.0
+    other = sqlite3.connect(path, isolation_level=None, timeout=30)
+    other.execute("BEGIN IMMEDIATE")
+    done = threading.Event()
+    t = threading.Thread(target=lambda: (store.create_session(title="later"), done.set()))
+    t.start()
+    try:
+        wait_until(lambda: store.waiting_s > 0.2, 30, what="the write to be seen waiting")
+        assert not done.is_set()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    t.join(30)
+    assert done.is_set() and store.waiting_s == 0.0 and store.list_sessions()[0].title == "later"
+    store.close()

@@ -236,9 +236,9 @@ def test_read_only_database_is_shown_but_never_written(tmp_path: Path) -> None:
     store.close()
     before = path.read_bytes()
     ro = Store.open(path, read_only=True)
-    assert not ro.persistent and "Nothing will be saved" in ro.notice
-    assert ro.get_session(sid).title == "kept"  # the old sessions are still there to read
-    ro.add_message(sid, "user", "only in memory")
+    assert ro.notice == "" and ro.get_session(sid).title == "kept"  # the file itself, read as it is
+    with pytest.raises(StoreError, match="read-only"):
+        ro.add_message(sid, "user", "never written")
     ro.close()
     assert path.read_bytes() == before
 

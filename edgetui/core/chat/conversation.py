@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgetui.core.chat.answer_saver import AnswerSaver
 from edgetui.core.engines.llama import Engine
 from edgetui.core.store.records import StoredMessage, answer_status, run_record
 from edgetui.core.store.store import Store, StoreError
@@ -147,7 +148,7 @@ class Conversation:
         pending: list[str] = []
         tokens = 0
         last_flush = last_save = time.perf_counter()
-        save_error = ""
+        saver = AnswerSaver(self.store, answer_id)  # (a locked database: the stream goes on, the save waits)
         try:
             gen = engine.stream_chat(messages, self.sampler, cancel)
             for chunk in gen:
@@ -163,22 +164,20 @@ class Conversation:
                 if chunk.t - last_save >= save_every_s:
                     last_save = chunk.t
                     peak_rss = max(peak_rss, proc.memory_info().rss)
-                    try:
-                        self.store.update_answer(answer_id, "".join(parts) + "".join(pending))
-                        if self.store.unsaved:  # there is room again: an earlier answer that had none
-                            self.store.save_unsaved()
-                    except StoreError as exc:
-                        save_error = str(exc)
+                    saver.offer("".join(parts) + "".join(pending))
             stats = gen.stats
         except EngineError as exc:
             stats = GenerationStats(stop_reason=StopReason.ERROR, error=str(exc))
         except Exception as exc:  # never let a traceback reach the user
             stats = GenerationStats(stop_reason=StopReason.ERROR, error=f"{exc.__class__.__name__}: {exc}")
+        finally:
+            saver.close()
         if pending:
             batch = "".join(pending)
             parts.append(batch)
             if on_text:
                 on_text(batch, tokens, time.perf_counter())
+        save_error = saver.error
         text = "".join(parts)
         peak_rss = max(peak_rss, proc.memory_info().rss)
         record = run_record(stats, engine.info, self.sampler, peak_rss=peak_rss)

@@ -9,8 +9,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgetui.core.store.connection import connect, errname, is_busy, write_transaction
-from edgetui.core.store.migrations import apply_migrations
+from edgetui.core.store.connection import BUSY_TIMEOUT_S, connect, errname, is_busy, write_transaction
+from edgetui.core.store.migrations import apply_migrations, pending_migrations
 
 OPEN_TRIES = 4  # opening a file another process is creating, moving aside or recovering
 _CORRUPT_ERRORS = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
@@ -30,17 +30,28 @@ class OpenedDatabase:
 
 
 def migrate(conn: sqlite3.Connection) -> list[str]:
-    """Apply the pending migrations in one write transaction (two processes starting at once take turns)."""
+    """Apply the pending migrations in one write transaction (two processes starting at once take turns). A schema
+    that is current takes no lock at all: another process writing (or holding the file locked) does not hold up
+    opening it."""
     from sqlite_utils import Database
 
+    if not pending_migrations(Database(conn, execute_plugins=False)):
+        return []
     return write_transaction(conn, lambda c: apply_migrations(Database(c, execute_plugins=False)))
+
+
+def is_current(conn: sqlite3.Connection) -> bool:
+    """Whether the database has every migration (read only)."""
+    from sqlite_utils import Database
+
+    return not pending_migrations(Database(conn, execute_plugins=False))
 
 
 def open_database(path: str | Path, read_only: bool = False) -> OpenedDatabase:
     """Open, check and migrate the database file; never raises for a damaged file or an unwritable place."""
     path = Path(path).expanduser()
     if read_only:
-        return _in_memory(path, f"The sessions database {path} was opened read-only.")
+        return _open_read_only(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -104,7 +115,38 @@ def _open_file(path: Path) -> sqlite3.Connection:
         raise
 
 
-def _in_memory(path: Path, reason: str) -> OpenedDatabase:
+def _open_read_only(path: Path) -> OpenedDatabase:
+    """For a command that only reads (a listing, a search, an export): the file as it is, never written, never
+    migrated, never moved aside, and not held up by another process that writes or holds the write lock (WAL
+    readers do not wait for writers). A file of an older schema is read through a migrated copy in memory; a
+    missing file is an empty database; a damaged one is said, and left where it is for the app to move aside."""
+    if not path.is_file():
+        conn = connect(":memory:")
+        migrate(conn)
+        return OpenedDatabase(conn, None)
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S,
+                               isolation_level=None, check_same_thread=False)  # fmt: skip
+    except (sqlite3.Error, OSError, ValueError) as exc:
+        return _in_memory(path, f"Cannot read the sessions database {path} ({exc}).", saved=False)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        if is_current(conn):
+            return OpenedDatabase(conn, path)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        msg = str(exc).lower()
+        if errname(exc) in _CORRUPT_ERRORS or "not a database" in msg or "malformed" in msg:
+            empty = connect(":memory:")
+            migrate(empty)
+            note = f"The sessions database {path} is damaged ({exc}); edgetui moves it aside when it next starts."
+            return OpenedDatabase(empty, None, note)
+        return _in_memory(path, f"Cannot read the sessions database {path} ({exc}).", saved=False)
+    conn.close()
+    return _in_memory(path, "", saved=False)  # an older schema: read through a migrated copy
+
+
+def _in_memory(path: Path, reason: str, saved: bool = True) -> OpenedDatabase:
     """The fallback: an in-memory database (a copy of the file when it can be read), so the chat still works."""
     conn = connect(":memory:")
     # immutable=1 reads a WAL database in a directory where its -shm file cannot be created
@@ -128,6 +170,8 @@ def _in_memory(path: Path, reason: str) -> OpenedDatabase:
         conn.close()
         conn = connect(":memory:")
         migrate(conn)
+    if not saved:  # (a reader: nothing was to be saved)
+        return OpenedDatabase(conn, None, reason)
     return OpenedDatabase(conn, None, f"{reason} Nothing will be saved: this session lives in memory only.")
 
 

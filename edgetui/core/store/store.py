@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,12 +54,16 @@ class Store:
     # answers whose final save failed (a full disk, a locked file), kept whole to be saved again: id -> arguments
     _unsaved: dict[int, tuple[str, str, Mapping[str, Any] | None]] = field(default_factory=dict, repr=False)
     _saved_later: int = 0  # of those, how many were saved since `take_saved_later` was last asked
+    _writing: list[float] = field(default_factory=list, repr=False)  # when each write under way began
+    _writes: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def open(cls, path: str | Path, read_only: bool = False) -> Store:
         """Open (creating and migrating) the database at `path`; a bad file or place gives a notice, not an error."""
         db = open_database(path, read_only)
         store = cls(db.conn, db.path, db.notice)
+        if read_only:  # (a reader marks nothing: the app does, when it next opens the file)
+            return store
         try:
             store._mark_interrupted()
         except StoreError:
@@ -94,11 +99,25 @@ class Store:
     # -- plumbing ------------------------------------------------------------------------------------
     def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(conn)` in one short BEGIN IMMEDIATE transaction (retried while another process writes)."""
-        with self._lock:
-            try:
-                return write_transaction(self.conn, fn)
-            except sqlite3.Error as exc:
-                raise StoreError(self._describe(exc)) from exc
+        started = time.monotonic()
+        with self._writes:
+            self._writing.append(started)
+        try:
+            with self._lock:
+                try:
+                    return write_transaction(self.conn, fn)
+                except sqlite3.Error as exc:
+                    raise StoreError(self._describe(exc)) from exc
+        finally:
+            with self._writes:
+                self._writing.remove(started)
+
+    @property
+    def waiting_s(self) -> float:
+        """How long the oldest write still under way has been going (0 when none is): a write that takes seconds
+        waits for another process that holds the database locked, which the app says."""
+        with self._writes:
+            return time.monotonic() - min(self._writing) if self._writing else 0.0
 
     def _exec(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         return self.write(lambda c: c.execute(sql, params))
@@ -257,8 +276,13 @@ class Store:
         return self.add_message(session_id, "assistant", "", parent_id, status="streaming", model=model)
 
     def update_answer(self, message_id: int, text: str) -> None:
-        """Save the text streamed so far (call it at most about once a second)."""
-        self._exec("UPDATE messages SET content = ?, updated = ? WHERE id = ?", (text, now_iso(), message_id))
+        """Save the text streamed so far (call it at most about once a second). An answer that is no longer
+        streaming keeps its final text: a periodic save that comes late (after a wait for the lock) changes
+        nothing."""
+        self._exec(
+            "UPDATE messages SET content = ?, updated = ? WHERE id = ? AND status = 'streaming'",
+            (text, now_iso(), message_id),
+        )
 
     def finish_answer(
         self, message_id: int, text: str, status: str = "complete", run: Mapping[str, Any] | None = None
