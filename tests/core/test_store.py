@@ -282,6 +282,31 @@ def test_read_only_locations_fall_back_to_memory(tmp_path: Path, case: str) -> N
     assert (db.read_bytes() if db.exists() else b"") == before
 
 
+def test_a_read_only_shm_file_is_named_and_writing_works_once_it_is_writable(tmp_path: Path) -> None:
+    """SQLite leaves edgetui.db-shm beside the file; read-only (another user's, or restored from a backup) it
+    made the app memory-only with a message that named the database. The message names the -shm file and how to
+    fix it; once it is writable again, the next start writes to the file."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    db = folder / "edgetui.db"
+    store = Store.open(db)
+    store.create_session(title="old chat")
+    keep = sqlite3.connect(db)  # (a reader keeps -shm there, as a running edgetui does)
+    keep.execute("SELECT count(*) FROM sessions").fetchone()
+    shm = folder / "edgetui.db-shm"
+    store.close()
+    assert shm.exists()
+    shm.chmod(0o444)
+    try:
+        got = probe_without_root_powers(db)
+    finally:
+        shm.chmod(0o644)
+    assert got["persistent"] is False and f"{shm}: it is read-only" in got["notice"] and "chmod u+w" in got["notice"]
+    again = probe_without_root_powers(db)  # writable again
+    keep.close()
+    assert again["persistent"] is True and again["notice"] == "" and "old chat" in again["titles"]
+
+
 def test_disk_full_raises_a_store_error_and_the_store_recovers(store: Store) -> None:
     sid, uid, aid = chat(store)
     pages = store.conn.execute("PRAGMA page_count").fetchone()[0]

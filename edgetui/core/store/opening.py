@@ -87,8 +87,33 @@ def open_database(path: str | Path, read_only: bool = False) -> OpenedDatabase:
                 # without the busy timeout (a test of two processes opening one fresh file fell back to memory once)
                 time.sleep(0.1 * (attempt + 1))
                 continue
-            return _in_memory(path, f"Cannot write the sessions database {path} ({exc}).")
+            return _in_memory(path, _cannot_write(path, exc))
     return _in_memory(path, f"The sessions database {path} keeps being replaced or stays locked.")
+
+
+def read_only_file(path: Path) -> Path | None:
+    """The database file, or the -wal or -shm file beside it, that exists and cannot be written; None if none."""
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if name.exists() and not os.access(name, os.W_OK):
+                return name
+        except OSError:
+            continue
+    return None
+
+
+def _cannot_write(path: Path, exc: BaseException) -> str:
+    """Why the file cannot be written, naming the one that is read-only: SQLite says "readonly database" also
+    when it is only the -shm or -wal file beside it (left by another user, or by a copy) or the directory."""
+    name = read_only_file(path)
+    if name is not None:
+        sides = {"-wal": "its write-ahead log", "-shm": "its shared-memory file"}
+        what = sides.get(name.name[len(path.name) :], "the sessions database")
+        return (f"Cannot write {what} {name}: it is read-only (make it writable, e.g. chmod u+w {name}, or "
+                "remove it while no edgetui runs, then start edgetui again).")  # fmt: skip
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        return f"Cannot write in {path.parent}, where the sessions database is: the directory is read-only."
+    return f"Cannot write the sessions database {path} ({exc})."
 
 
 def _open_file(path: Path) -> sqlite3.Connection:
@@ -106,8 +131,8 @@ def _open_file(path: Path) -> sqlite3.Connection:
             raise
         if [r[0] for r in rows] != ["ok"]:
             raise _Damaged("integrity check failed: " + "; ".join(str(r[0]) for r in rows[:3]))
-        if not os.access(path, os.W_OK):  # SQLite would only say so at the first write
-            raise PermissionError(f"{path.name} is read-only")
+        if read_only_file(path) is not None:  # SQLite would only say so at the first write
+            raise PermissionError(f"{read_only_file(path)} is read-only")
         migrate(conn)
         return conn
     except BaseException:

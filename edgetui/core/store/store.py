@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from edgetui.core.store.connection import BUSY_TIMEOUT_S, connect, errname, is_busy, write_transaction
-from edgetui.core.store.opening import migrate, open_database
+from edgetui.core.store.opening import migrate, open_database, read_only_file
 from edgetui.core.store.owners import owner_alive, process_owner
 from edgetui.core.store.records import (
     BENCH_COLUMNS,
@@ -143,6 +143,9 @@ class Store:
                 " and saved as soon as there is room."
             )
         if name.startswith("SQLITE_READONLY") or "readonly" in str(exc):
+            culprit = read_only_file(self.path) if self.path else None
+            if culprit is not None and culprit != self.path:
+                return f"{culprit} has become read-only: could not {verb} {where} (make it writable: chmod u+w)."
             return f"{where} has become read-only: could not {verb} it."
         if is_busy(exc):
             return f"{where} stayed locked by another edgetui for over {BUSY_TIMEOUT_S:.0f} s: could not {verb} it."
