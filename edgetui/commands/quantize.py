@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return fail(str(exc))
     try:
-        src = find_model(args.model, paths, config)
+        src = find_model(args.model, paths, config).path
     except ValueError as exc:
         return fail(str(exc))
     qtype = args.qtype.upper()

@@ -11,6 +11,7 @@ from edgetui.commands.common import fail
 def run_tui(args: argparse.Namespace) -> int:
     from edgetui.config import Config, ConfigError
     from edgetui.core.models.default import default_model_path
+    from edgetui.core.models.ref import ModelRef
     from edgetui.paths import Paths
 
     paths = Paths.from_env().ensure()
@@ -26,7 +27,7 @@ def run_tui(args: argparse.Namespace) -> int:
         )
     except ConfigError as exc:
         return fail(f"bad configuration: {exc}")
-    model = Path(config.model).expanduser() if config.model else None
+    model = ModelRef.parse(config.model) if config.model else None
     default = default_model_path()
     if model is None and default is None:
         print("edgetui: the bundled default model is not installed (run `make setup`); starting without a model.")

@@ -117,7 +117,7 @@ class GenerationStats:
 class ModelInfo:
     """What the engine knows about the model it has loaded."""
 
-    path: Path
+    path: Path | str  # the file; a remote model's ModelRef text, `openai:<endpoint>/<model>` (edgetui.core.models.ref)
     name: str
     n_ctx: int
     n_ctx_train: int = 0

@@ -15,16 +15,22 @@ from textual.screen import Screen
 
 from edgetui.config import Config
 from edgetui.core.chat.conversation import Conversation
-from edgetui.core.engines.llama import Engine, LlamaEngine
+from edgetui.core.engines.factory import make_engine
+from edgetui.core.engines.llama import Engine
+from edgetui.core.gguf.read import GGUFHeader
+from edgetui.core.models.catalog import CatalogEntry
+from edgetui.core.models.fit import Resources
+from edgetui.core.models.ref import ModelRef
 from edgetui.core.store.store import Store, StoreError
 from edgetui.core.system.metrics import Metrics, TokenRate
-from edgetui.core.types import GenerationStats, SamplerSettings
+from edgetui.core.types import GenerationStats, LoadOptions, SamplerSettings
 from edgetui.core.visible_text import visible
 from edgetui.paths import Paths
-from edgetui.ui.catalog.catalog_pane import CatalogPane
-from edgetui.ui.catalog.model_loading import ModelLoading
+from edgetui.ui.catalog.catalog_messages import LoadNeedsConfirm, ModelReady
+from edgetui.ui.catalog.catalog_pane import CatalogPane, RemoteRow
+from edgetui.ui.catalog.model_loading import ModelLoader, confirm_question, loaded_text
 from edgetui.ui.chat.chat_pane import ChatPane
-from edgetui.ui.messages import SessionShown, UnsavedAnswersTried
+from edgetui.ui.messages import ModelLoadFailed, SessionShown, UnsavedAnswersTried
 from edgetui.ui.paste_guard import keep_pastes_whole
 from edgetui.ui.screens.main_screen import MainScreen
 from edgetui.ui.textual_internals import show_control_characters
@@ -51,12 +57,12 @@ class Services:
 
     config: Config
     paths: Paths
-    engine: Engine = field(default_factory=LlamaEngine)
+    engine: Engine  # the local one (`make_engine`); a remote model gets its own while it is loaded
     store: Store = field(default_factory=Store.memory)
     metrics: Metrics = field(default_factory=Metrics)
 
 
-class EdgeApp(ModelLoading, App[None]):
+class EdgeApp(App[None]):
     """edgetui's full-screen app."""
 
     TITLE = "edgetui"
@@ -101,11 +107,11 @@ class EdgeApp(ModelLoading, App[None]):
     def __init__(
         self,
         services: Services,
-        model_path: Path | None = None,
+        model_path: ModelRef | Path | str | None = None,
         *,
         resume: bool = False,
         reopen_session: bool = True,
-        fallback_model: Path | None = None,
+        fallback_model: ModelRef | Path | None = None,
     ) -> None:
         """`model_path` is loaded at start; else, with `resume`, the model loaded when the app last quit (when it is
         still there); else `fallback_model`. `resume` also opens the last session again (unless not
@@ -117,7 +123,11 @@ class EdgeApp(ModelLoading, App[None]):
         self.services = services
         self.config = services.config
         self.paths = services.paths
-        self.engine: Engine = services.engine
+        self.fit_resources_override: Resources | None = None  # what the fit check sees (tests); None: probe
+        self.last_fit_line = ""  # predicted vs measured memory of the last load
+        self.loader = ModelLoader(
+            services.engine, services.store, services.config, self.post_message, self.run_worker, self.fit_resources
+        )
         self.store: Store = services.store
         self.metrics: Metrics = services.metrics
         self.resume = resume
@@ -231,16 +241,15 @@ class EdgeApp(ModelLoading, App[None]):
             except StoreError:
                 pass
 
-    def remembered_model(self) -> Path | str | None:
+    def remembered_model(self) -> ModelRef | None:
         """The model loaded when the app last quit, if it can still be loaded."""
-        from edgetui.core.engines.remote import REMOTE_PREFIX
+        from edgetui.core.models.load_plan import loadable
 
-        path = self.store.get_state("model")
-        if not isinstance(path, str) or not path:
+        text = self.store.get_state("model")
+        if not isinstance(text, str) or not text:
             return None
-        if path.startswith(REMOTE_PREFIX):
-            return path if self.endpoint_for(path) is not None else None
-        return Path(path) if Path(path).is_file() else None
+        ref = ModelRef.parse(text)
+        return ref if loadable(ref, self.config) else None
 
     def on_session_shown(self, message: SessionShown) -> None:
         self.remember("last_session", message.session_id)
@@ -260,6 +269,117 @@ class EdgeApp(ModelLoading, App[None]):
         except StoreError:
             return
         await self.chat.open_session(conv)
+
+    # -- models: loading (ModelLoader, in a thread worker), the fit check, deleting ------------------
+    @property
+    def engine(self) -> Engine:
+        """The engine in use: the injected local one, or an OpenAIEngine once a remote model is loaded."""
+        return self.loader.engine
+
+    def fit_resources(self) -> Resources:
+        """The memory the fit check sees: `fit_resources_override` (tests), else the machine's."""
+        if self.fit_resources_override is not None:
+            return self.fit_resources_override
+        from edgetui.core.models.fit import probe_resources
+
+        return probe_resources()
+
+    def load_options(self, header: GGUFHeader | None = None, resources: Resources | None = None) -> LoadOptions:
+        """The config's load settings, n_gpu_layers -2 (auto) resolved with the fit estimate (0 without a GPU)."""
+        return self.loader.options(header, resources)
+
+    def scan_models(self) -> None:
+        self.catalog.rescan()
+
+    def action_rescan_models(self) -> None:
+        self.catalog.rescan()
+
+    def action_hub(self) -> None:
+        from edgetui.ui.catalog.hub_screen import HubScreen
+
+        self.push_screen(HubScreen())
+
+    def on_catalog_pane_model_chosen(self, message: CatalogPane.ModelChosen) -> None:
+        if self.chat.generating:
+            self.notify("Stop the answer first (Esc).", severity="warning")
+            return
+        self.load_model(message.path)
+
+    def load_model(self, model: ModelRef | Path | str, confirmed: bool = False) -> None:
+        """Load in a worker: a local file after its fit check (asks when it does not fit), or an endpoint's model."""
+        ref = ModelRef.parse(model)
+        self.chat.set_status(f"Loading {ref.name} …")
+        self.catalog.set_status(f"Loading {ref.name}…")
+        self.loader.load(ref, confirmed)
+
+    def on_load_needs_confirm(self, message: LoadNeedsConfirm) -> None:
+        from edgetui.ui.dialogs.confirm_dialog import ConfirmDialog
+
+        est, ref = message.estimate, ModelRef.parse(message.path)
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self.load_model(ref, confirmed=True)
+            else:
+                self.chat.set_status(f"Not loaded: {ref.name} does not fit ({est.reason}).", warn=True)
+                self.catalog.show_highlighted()
+
+        dialog = ConfirmDialog("Model does not fit", confirm_question(ref, est), yes="Load anyway", no="Cancel")
+        self.push_screen(dialog, answered)
+
+    def on_model_ready(self, message: ModelReady) -> None:
+        info, est = message.info, message.estimate
+        self.loader.engine = message.engine
+        self.last_fit_line = message.fit_line
+        self.sub_title = visible(info.name)  # (a file name: anything but / and NUL)
+        self.catalog.mark_loaded(info.path, message.fit_line)
+        self.gauges.show_model(info, kv_bytes=(est.kv_cpu + est.kv_gpu) if est is not None else None)
+        self.chat.refresh_status()
+        self.chat.measure_context()  # (a session opened before the model was there: its context is counted now)
+        self.main_screen.focus_prompt()  # (chosen in the catalog: the next thing to do is to type)
+        self.remember("model", str(info.path))  # loaded again at the next start
+        self.notify(loaded_text(info, message.fit_line), timeout=6, markup=False)
+        if message.note:
+            self.notify(message.note, severity="warning", timeout=8, markup=False)
+        if info.chat_template_note:  # said once, where it stays: in the conversation
+            self.call_later(self.chat.add_notice, info.chat_template_note)
+
+    def on_model_load_failed(self, message: ModelLoadFailed) -> None:
+        self.chat.set_status(f"Could not load the model: {message.error}", warn=True)
+        self.catalog.show_highlighted()
+        self.notify(message.error, title="Model not loaded", severity="error", timeout=15, markup=False)
+
+    @work(exclusive=True, group="delete")
+    async def delete_model(self, item: CatalogEntry | RemoteRow) -> None:
+        """Ask, then delete the file(s) of a catalog row and rescan; refusals are explained."""
+        import asyncio
+
+        from edgetui.core.models.default import default_model_path
+        from edgetui.core.models.delete_plan import REMOTE_REFUSAL, DeletionPlan, delete_refusal
+        from edgetui.ui.dialogs.confirm_dialog import ConfirmDialog
+
+        if isinstance(item, CatalogEntry):
+            info = self.engine.info
+            loaded = info is not None and self.catalog.find(info.path) is item
+            refusal = delete_refusal(item, loaded=loaded, default=default_model_path())
+        else:
+            refusal = REMOTE_REFUSAL
+        if refusal or not isinstance(item, CatalogEntry):
+            self.notify(refusal, title="Not deleted", severity="warning", timeout=8, markup=False)
+            return
+        plan = await asyncio.to_thread(DeletionPlan.for_entry, item)
+        if isinstance(plan, str):
+            self.notify(plan, title="Not deleted", severity="warning", timeout=10, markup=False)
+            return
+        if not await self.push_screen_wait(ConfirmDialog("Delete model", plan.question, yes="Delete")):
+            return
+        try:
+            await asyncio.to_thread(plan.run)
+        except Exception as exc:
+            self.notify(f"Could not delete {item.name}: {exc}", severity="error", timeout=10, markup=False)
+        else:
+            self.notify(f"Deleted {item.name}.", timeout=4, markup=False)
+        self.catalog.rescan()
 
     # -- panes --------------------------------------------------------------------------------------
     @property
@@ -483,17 +603,16 @@ class EdgeApp(ModelLoading, App[None]):
         await self.chat.open_session(conv)
         session = self.store.get_session(session_id)
         info = self.engine.info
-        if session and session.model_path and (info is None or str(info.path) != session.model_path):
-            from edgetui.core.engines.remote import REMOTE_PREFIX
+        wanted = ModelRef.parse(session.model_path) if session and session.model_path else None
+        if wanted is not None and (info is None or ModelRef.parse(info.path) != wanted):
+            from edgetui.core.models.load_plan import loadable
 
-            remote = session.model_path.startswith(REMOTE_PREFIX)
-            model = Path(session.model_path)
-            if (remote and self.endpoint_for(session.model_path) is not None) or (not remote and model.is_file()):
-                self.notify(f"Reloading this session's model, {model.name}.", timeout=3)
-                self.load_model(session.model_path if remote else model)
+            if loadable(wanted, self.config):
+                self.notify(f"Reloading this session's model, {wanted.name}.", timeout=3)
+                self.load_model(wanted)
             else:
                 self.notify(
-                    f"This session's model {model.name} is not available any more; keeping the current one.",
+                    f"This session's model {wanted.name} is not available any more; keeping the current one.",
                     severity="warning",
                     timeout=8,
                 )
@@ -546,20 +665,16 @@ def create_app(
     engine: Engine | None = None,
     store: Store | None = None,
     metrics: Metrics | None = None,
-    model_path: Path | None = None,
+    model_path: ModelRef | Path | str | None = None,
     resume: bool = False,
     reopen_session: bool = True,
-    fallback_model: Path | None = None,
+    fallback_model: ModelRef | Path | None = None,
 ) -> EdgeApp:
     """Build the app with its services: llama.cpp (in a child process with `engine_process`) and the sessions DB.
     `resume`, `model_path` and `fallback_model` are EdgeApp's."""
     if store is None:
         store = Store.open(config.db_path(paths))
-    if engine is None and config.engine_process:
-        from edgetui.core.engines.process import ProcessEngine
-
-        engine = ProcessEngine()
-    engine = engine or LlamaEngine()
+    engine = engine or make_engine(None, config)
     services = Services(config=config, paths=paths, engine=engine, store=store, metrics=metrics or Metrics())
     return EdgeApp(
         services, model_path=model_path, resume=resume, reopen_session=reopen_session, fallback_model=fallback_model

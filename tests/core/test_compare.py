@@ -13,7 +13,7 @@ from edgetui.config import Endpoint
 from edgetui.core.compare.compare import CONCURRENT, SEQUENTIAL, SWAP, Compare
 from edgetui.core.compare.memory import plan_memory
 from edgetui.core.compare.records import Agreement, SideResult, SpeedRecord, compare_to_record
-from edgetui.core.engines.remote_stream import remote_path
+from edgetui.core.models.ref import ModelRef
 from edgetui.core.types import ChatMessage, EngineError, GenerationStats, LoadOptions, SamplerSettings
 from tests.core.test_quality import N_CTX, TEXT
 from tests.fake_openai_server import FakeOpenAIServer
@@ -137,7 +137,7 @@ def test_a_local_model_against_a_remote_endpoint(default_model: Path) -> None:
     events = Events()
     with FakeOpenAIServer(mode="llama") as server:
         endpoint = Endpoint(name="fake", base_url=f"{server.url}/v1", model="fake-model")
-        b_path = remote_path("fake", "fake-model")
+        b_path = ModelRef.remote("fake", "fake-model")
         with Compare(default_model, b_path, sampler=SamplerSettings.greedy(max_tokens=8), load_options=OPTIONS,
                      on_event=events, endpoints=(endpoint,)) as cmp:  # fmt: skip
             assert cmp.memory.both_fit and cmp.memory.need_b == 0 and cmp.memory.need_a > 0
@@ -160,9 +160,10 @@ def test_a_local_model_against_a_remote_endpoint(default_model: Path) -> None:
             assert r2.turn == 2 and [m.role for m in cmp.histories["b"]] == ["user", "assistant"] * 2
             with pytest.raises(EngineError, match="quality needs logits: a remote endpoint does not give them"):
                 cmp.measure_quality(TEXT, n_ctx=N_CTX)
-            assert json.loads(json.dumps(r2.to_dict()))["b"]["path"] == str(b_path)
-    with pytest.raises(EngineError, match="no endpoint named 'nowhere'"):
-        Compare(default_model, remote_path("nowhere", "m"), endpoints=(endpoint,))
+            assert json.loads(json.dumps(r2.to_dict()))["b"]["path"] == str(b_path) == "openai:fake/fake-model"
+    unknown = r"No endpoint named 'nowhere' for openai:nowhere/m: .*\(configured: 'fake'\)"
+    with pytest.raises(EngineError, match=unknown):
+        Compare(default_model, "openai:nowhere/m", endpoints=(endpoint,))
 
 
 @pytest.mark.engine

@@ -12,7 +12,8 @@ import pytest
 from edgetui.config import Endpoint
 from edgetui.core.engines.llama import Engine
 from edgetui.core.engines.remote import OpenAIEngine
-from edgetui.core.engines.remote_stream import estimate_tokens, guess_quant, model_from_path, remote_path
+from edgetui.core.engines.remote_stream import estimate_tokens, guess_quant
+from edgetui.core.models.ref import ModelRef
 from edgetui.core.types import ChatMessage, EngineError, SamplerSettings, StopReason
 from tests.fake_openai_server import FakeOpenAIServer
 
@@ -61,8 +62,8 @@ def test_engine_protocol_and_load_picks_the_first_model(fake: FakeOpenAIServer) 
     assert info.engine == "openai" and info.backend == "remote"
     assert engine.model == "fake-model" and info.name == "fake-model"
     assert info.n_ctx == 0  # the plain server does not tell its context size
-    assert info.path == remote_path("fake", "fake-model")
-    assert model_from_path("fake", info.path) == "fake-model"
+    assert info.path == "openai:fake/fake-model" == str(ModelRef.remote("fake", "fake-model"))
+    assert ModelRef.parse(info.path) == ModelRef.remote("fake", "fake-model")
     assert fake.requests[0].path == "/v1/models"
 
 
@@ -71,9 +72,20 @@ def test_load_a_named_model_reads_llama_server_props(fake: FakeOpenAIServer) -> 
     assert engine.info is not None and engine.info.quant == "Q4_K_M" and engine.info.n_ctx == 4096
     info = make(fake, "llama").info
     assert info is not None and (info.n_ctx, info.n_ctx_train, info.n_params) == (4096, 8192, 134515008)
-    # the pseudo path round-trips, also for model ids with slashes (Hugging Face style)
-    assert model_from_path("x", remote_path("x", "org/model:tag")) == "org/model:tag"
-    assert model_from_path("x", "") == ""
+    # a ModelRef, its text, or a plain model id name the model; '' is the endpoint's own
+    engine = OpenAIEngine(Endpoint(name="fake", base_url=f"{fake.url}/v1"))
+    assert engine.load(ModelRef.remote("fake", "fake-model")).name == "fake-model"
+    assert engine.load("openai:fake/fake-model").name == "fake-model"
+    assert engine.load("fake-model").name == "fake-model"
+    assert engine.load(ModelRef.remote("fake")).name == "fake-model"  # the server's first
+
+
+def test_load_refuses_another_endpoint_s_model_or_a_file(fake: FakeOpenAIServer) -> None:
+    engine = make(fake, load=False)
+    with pytest.raises(EngineError, match="openai:other/m is not a model of the endpoint 'fake'"):
+        engine.load(ModelRef.remote("other", "m"))
+    with pytest.raises(EngineError, match="is not a model of the endpoint 'fake'"):
+        engine.load(ModelRef.local("/models/x.gguf"))
 
 
 def test_base_url_without_v1_and_unknown_model(fake: FakeOpenAIServer) -> None:

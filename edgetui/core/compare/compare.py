@@ -6,9 +6,9 @@ when both models fit in RAM together they stay loaded and run one after the othe
 way to time them on a small CPU) or in two threads ("concurrent"); otherwise each side is loaded, run and
 unloaded in turn ("sequential: not enough memory for both"). Agreement is measured on tokens: each answer
 is tokenised with its own model (the vocabularies are checked to be the same) and compared position by
-position, which is meaningful with greedy decoding (`SamplerSettings.greedy()`). A side whose path is a
-`remote_path` (`openai:<endpoint>/<model>`) runs on that configured endpoint through OpenAIEngine: it needs no
-local memory, has no file size or RSS, and gives neither token ids (agreement is then not measured) nor logits.
+position, which is meaningful with greedy decoding (`SamplerSettings.greedy()`). A side that is a remote ModelRef
+(`openai:<endpoint>/<model>`) runs on that configured endpoint through OpenAIEngine: it needs no local memory, has
+no file size or RSS, and gives neither token ids (agreement is then not measured) nor logits.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from edgetui.config import Endpoint
-from edgetui.core.compare.memory import as_path, is_remote, plan_memory
+from edgetui.config import Config, Endpoint
+from edgetui.core.compare.memory import plan_memory
 from edgetui.core.compare.quality import Quality
 from edgetui.core.compare.quality_report import QualityReport
 from edgetui.core.compare.records import (
@@ -31,10 +31,11 @@ from edgetui.core.compare.records import (
     SpeedRecord,
     compare_to_record,
 )
+from edgetui.core.engines.factory import make_engine
 from edgetui.core.engines.llama import LlamaEngine
 from edgetui.core.engines.remote import OpenAIEngine
-from edgetui.core.engines.remote_stream import REMOTE_PREFIX
 from edgetui.core.gguf.files import check_gguf_file
+from edgetui.core.models.ref import ModelRef
 from edgetui.core.types import (
     ChatMessage,
     EngineError,
@@ -44,7 +45,7 @@ from edgetui.core.types import (
     StopReason,
 )
 
-__all__ = ["CONCURRENT", "SEQUENTIAL", "SIDES", "SWAP", "Compare", "compare_to_record", "is_remote", "plan_memory"]
+__all__ = ["CONCURRENT", "SEQUENTIAL", "SIDES", "SWAP", "Compare", "compare_to_record", "plan_memory"]
 
 SIDES = ("a", "b")
 SEQUENTIAL, CONCURRENT, SWAP = "sequential", "concurrent", "sequential: not enough memory for both"
@@ -53,16 +54,6 @@ SEQUENTIAL, CONCURRENT, SWAP = "sequential", "concurrent", "sequential: not enou
 OnEvent = Callable[[str, str, Any], None]
 NO_REMOTE_VOCAB = "agreement needs both vocabularies (remote side)"
 NO_REMOTE_LOGITS = "quality needs logits: a remote endpoint does not give them"
-
-
-def _endpoint_of(path: str, endpoints: Sequence[Endpoint]) -> Endpoint:
-    rest = path[len(REMOTE_PREFIX) :]
-    name = rest.split("/", 1)[0]
-    found = next((ep for ep in endpoints if ep.name == name), None)
-    if found is None:
-        known = ", ".join(ep.name for ep in endpoints) or "none configured"
-        raise EngineError(f"no endpoint named {name!r} for {path}: add it to config.toml's [[endpoints]] ({known})")
-    return found
 
 
 def _vocab_fingerprint(engine: LlamaEngine) -> str:
@@ -105,8 +96,8 @@ class Compare:
 
     def __init__(
         self,
-        path_a: str | Path,
-        path_b: str | Path,
+        path_a: ModelRef | str | Path,
+        path_b: ModelRef | str | Path,
         *,
         sampler: SamplerSettings | None = None,
         load_options: LoadOptions | None = None,
@@ -115,19 +106,24 @@ class Compare:
         on_event: OnEvent | None = None,
         endpoints: Sequence[Endpoint] = (),
     ) -> None:
-        self.paths = {"a": Path(as_path(path_a)), "b": Path(as_path(path_b))}
-        self.remote = {s: is_remote(path) for s, path in zip(SIDES, (path_a, path_b), strict=True)}
+        try:
+            self.refs = {s: ModelRef.parse(p) for s, p in zip(SIDES, (path_a, path_b), strict=True)}
+        except ValueError as exc:  # an empty name
+            raise EngineError(f"Nothing to compare: {exc}") from None
+        self.remote = {s: ref.is_remote for s, ref in self.refs.items()}
         self.engines: dict[str, LlamaEngine | OpenAIEngine] = {}
-        for side, p in self.paths.items():
-            if self.remote[side]:
-                self.engines[side] = OpenAIEngine(_endpoint_of(str(p), endpoints))
-            else:
-                check_gguf_file(p)
-                self.engines[side] = LlamaEngine()
+        # engine_process off: llama.cpp in this process, whose vocabulary and logits a comparison reads
+        settings = Config(endpoints=tuple(endpoints))
+        for side, ref in self.refs.items():
+            if not ref.is_remote:
+                check_gguf_file(ref.path)
+            engine = make_engine(ref, settings)
+            assert isinstance(engine, LlamaEngine | OpenAIEngine)
+            self.engines[side] = engine
         self.sampler = sampler or SamplerSettings.greedy()
         self.options = load_options or LoadOptions()
         self.on_event = on_event or (lambda side, kind, payload: None)
-        self.memory = plan_memory(str(self.paths["a"]), str(self.paths["b"]), self.options, available_bytes)
+        self.memory = plan_memory(self.refs["a"], self.refs["b"], self.options, available_bytes)
         self.notes: list[str] = []
         if not self.memory.both_fit:
             self.mode = SWAP
@@ -216,11 +212,9 @@ class Compare:
         engine = self.engines[side]
         if engine.info is not None:
             return False
-        self.on_event(side, "loading", {"path": str(self.paths[side])})
-        path: Path | str = self.paths[side]
-        if isinstance(engine, OpenAIEngine) and "/" not in str(path):  # `openai:<name>`: the endpoint's model
-            path = ""
-        info = engine.load(path, self.options)
+        ref = self.refs[side]
+        self.on_event(side, "loading", {"path": str(ref)})
+        info = engine.load(ref if ref.is_remote else ref.path, self.options)
         if not isinstance(engine, LlamaEngine):  # remote: no vocabulary to read, nothing to warm up here
             self.on_event(side, "loaded", info)
             return True
@@ -245,7 +239,7 @@ class Compare:
         if isinstance(engine, LlamaEngine):
             with engine.lock:
                 ids, offsets = _tokens_and_offsets(engine, text)
-        result = SideResult(side, str(self.paths[side]), info.name, info.quant, text,
+        result = SideResult(side, str(self.refs[side]), info.name, info.quant, text,
                             SpeedRecord.build(info, gen.stats, loaded_now), gen.stats, ids, offsets,
                             self.vocab.get(side, ""))  # fmt: skip
         self.on_event(side, "finished", result)
@@ -253,7 +247,9 @@ class Compare:
 
     def _skipped(self, side: str) -> SideResult:
         stats = GenerationStats(stop_reason=StopReason.CANCELLED, note="not run: the comparison was cancelled")
-        result = SideResult(side, str(self.paths[side]), self.paths[side].stem, "", "", SpeedRecord(), stats)
+        ref = self.refs[side]
+        name = ref.name if ref.is_remote else ref.path.stem
+        result = SideResult(side, str(ref), name, "", "", SpeedRecord(), stats)
         self.on_event(side, "finished", result)
         return result
 
@@ -267,8 +263,8 @@ class Compare:
             raise EngineError(NO_REMOTE_LOGITS)
         if self.mode == SWAP:
             q = Quality(
-                self.paths["a"],
-                self.paths["b"],
+                self.refs["a"].path,
+                self.refs["b"].path,
                 n_ctx=n_ctx,
                 n_threads=self.options.n_threads,
                 n_batch=self.options.n_batch,
@@ -279,7 +275,7 @@ class Compare:
         else:
             for side in SIDES:
                 self._ensure_loaded(side)
-            q = Quality(self.paths["a"], self.paths["b"], n_ctx=n_ctx)
+            q = Quality(self.refs["a"].path, self.refs["b"].path, n_ctx=n_ctx)
             engines = (self.engines["a"], self.engines["b"])
             assert isinstance(engines[0], LlamaEngine) and isinstance(engines[1], LlamaEngine)
             report = q.run(text, cancel=cancel, progress=progress, engines=engines)

@@ -16,13 +16,11 @@ from edgetui.core.engines.remote_http import TEXT_KEPT, OpenAIHttp, server_detai
 from edgetui.core.engines.remote_stream import (
     EXTRA_FIELDS,
     MESSAGE_OVERHEAD_TOKENS,
-    REMOTE_PREFIX,
     StreamTally,
     estimate_tokens,
     guess_quant,
-    model_from_path,
-    remote_path,
 )
+from edgetui.core.models.ref import REMOTE_PREFIX, ModelRef
 from edgetui.core.types import (
     ChatMessage,
     Chunk,
@@ -34,7 +32,7 @@ from edgetui.core.types import (
     StopReason,
 )
 
-__all__ = ["REMOTE_PREFIX", "OpenAIEngine", "estimate_tokens", "guess_quant", "model_from_path", "remote_path"]
+__all__ = ["OpenAIEngine", "estimate_tokens", "guess_quant"]
 
 _POLL_S = 0.05  # how often an answer waiting for the server looks at its cancel event
 _PROBE_TIMEOUT_S = 5.0  # /props and /tokenize are extras: never worth a long wait
@@ -63,11 +61,12 @@ class OpenAIEngine(OpenAIHttp):
         return self._model
 
     # -- Engine protocol -----------------------------------------------------------------------------
-    def load(self, path: str | Path = "", options: LoadOptions | None = None) -> ModelInfo:
-        """Check the server (GET /v1/models) and pick the model: `path` is a model id or a `remote_path`
-        ('' = endpoint.model, else the server's first model); `options` are the server's business."""
+    def load(self, path: ModelRef | str | Path = "", options: LoadOptions | None = None) -> ModelInfo:
+        """Check the server (GET /v1/models) and pick the model: `path` is a ModelRef of this endpoint, its text
+        (`openai:<name>/<model>`) or a plain model id ('' = endpoint.model, else the server's first model);
+        `options` are the server's business. ModelInfo.path is the loaded model's ModelRef text."""
         name = self.endpoint.name
-        wanted = model_from_path(name, path) or self.endpoint.model
+        wanted = self._wanted(path) or self.endpoint.model
         t0 = time.perf_counter()
         data = self._get_json(f"{self.api}/models")
         listed = data.get("data") if isinstance(data, dict) else None
@@ -90,7 +89,7 @@ class OpenAIEngine(OpenAIHttp):
         self._model, self._tokenize_route = model, None
         n_ctx = self._probe_props()
         self._info = ModelInfo(
-            path=remote_path(name, model),
+            path=str(ModelRef.remote(name, model)),
             name=Path(model).stem if model.endswith(".gguf") else model,
             n_ctx=n_ctx,
             n_ctx_train=int(meta.get("n_ctx_train") or 0),  # llama-server lists these in /v1/models
@@ -103,6 +102,17 @@ class OpenAIEngine(OpenAIHttp):
             engine="openai",
         )
         return self._info
+
+    def _wanted(self, path: ModelRef | str | Path) -> str:
+        """The model id `path` asks for ('' for the endpoint's own); EngineError for another endpoint's or a file."""
+        if not isinstance(path, ModelRef):
+            text = str(path)
+            if not text.startswith(REMOTE_PREFIX):
+                return "" if text in ("", ".") else text  # a plain model id
+            path = ModelRef.parse(text)
+        if not path.is_remote or path.endpoint != self.endpoint.name:
+            raise EngineError(f"{path} is not a model of the endpoint {self.endpoint.name!r}")
+        return path.model
 
     def _probe_props(self) -> int:
         """llama-server's /props: its context size, `default_generation_settings.n_ctx` (0 if not told)."""

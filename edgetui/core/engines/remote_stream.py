@@ -1,4 +1,4 @@
-"""Helpers of the OpenAI-compatible engine: remote model paths, token estimates, the tally of a streamed answer."""
+"""Helpers of the OpenAI-compatible engine: token estimates, quantization names, a streamed answer's tally."""
 
 from __future__ import annotations
 
@@ -6,16 +6,11 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
 
 from edgetui.core.gguf.files import FTYPES
 from edgetui.core.types import ChatMessage, GenerationStats, StopReason
 
-# ModelInfo.path of a remote model is `openai:<endpoint name>/<model id, "/" percent-encoded>`: no file, but
-# `model_from_path` turns it back into the model id, so it can be stored (sessions) and given to load() again.
-REMOTE_PREFIX = "openai:"
 # Request fields beyond the OpenAI API (llama-server and llama-cpp-python read them); a strict server that
 # rejects one of them with HTTP 400/422 is asked again without them, and they stay off for that engine.
 EXTRA_FIELDS = ("top_k", "min_p", "repeat_penalty", "stream_options")
@@ -23,19 +18,6 @@ EXTRA_FIELDS = ("top_k", "min_p", "repeat_penalty", "stream_options")
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD_TOKENS = 4
 _OLLAMA_KEYS = ("prompt_eval_count", "prompt_eval_duration", "eval_count", "eval_duration", "total_duration")
-
-
-def remote_path(endpoint_name: str, model: str) -> Path:
-    """The pseudo path that stands for `model` on an endpoint in ModelInfo.path."""
-    return Path(f"{REMOTE_PREFIX}{endpoint_name}/{quote(model, safe=':@-._~+')}")
-
-
-def model_from_path(endpoint_name: str, path: str | Path) -> str:
-    """The model id in a `remote_path`, or the text itself when it is a plain model id ('' stays '')."""
-    text, prefix = str(path), f"{REMOTE_PREFIX}{endpoint_name}/"
-    if text.startswith(prefix):
-        return unquote(text[len(prefix) :])
-    return "" if text in ("", ".") else text
 
 
 def estimate_tokens(messages: Sequence[ChatMessage]) -> int:

@@ -18,9 +18,10 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Label, Static
 
 from edgetui.config import Endpoint
-from edgetui.core.engines.remote import REMOTE_PREFIX, guess_quant, remote_path
+from edgetui.core.engines.remote import guess_quant
 from edgetui.core.models.catalog import CatalogEntry, filter_entries, format_bytes, format_params, sort_entries
 from edgetui.core.models.fit import FITS, NO_FIT, TIGHT
+from edgetui.core.models.ref import ModelRef
 from edgetui.core.visible_text import visible
 from edgetui.ui.catalog.catalog_messages import ScanFinished, ScanProgressed
 from edgetui.ui.widgets.stable_scroll import StableScroll
@@ -42,17 +43,17 @@ class RemoteRow:
     endpoint: Endpoint
 
     @property
-    def path(self) -> Path:
-        return remote_path(self.endpoint.name, self.endpoint.model)
+    def path(self) -> ModelRef:
+        return ModelRef.remote(self.endpoint.name, self.endpoint.model)
 
     @property
     def name(self) -> str:
-        ep = self.endpoint
-        return f"{ep.name}/{ep.model}" if ep.model else ep.name
+        return self.path.name
 
-    def owns(self, path: Path | str) -> bool:
-        text, prefix = str(path), f"{REMOTE_PREFIX}{self.endpoint.name}"
-        return text == prefix or text.startswith(prefix + "/")
+    def owns(self, path: ModelRef | Path | str) -> bool:
+        """True for any model of this endpoint (its own, or another model id on it)."""
+        ref = ModelRef.parse(path)
+        return ref.is_remote and ref.endpoint == self.endpoint.name
 
 
 Item = CatalogEntry | RemoteRow
@@ -194,11 +195,11 @@ class CatalogPane(Vertical):
             self.set_status(f"Scan failed: {message.error}", warn=True)
 
     # -- what the rows show ---------------------------------------------------------------------------
-    def find(self, path: Path | str) -> Item | None:
+    def find(self, path: ModelRef | Path | str) -> Item | None:
         """The entry or endpoint row for a path (any alias of a file; any model of an endpoint)."""
         text = str(path)
-        if text.startswith(REMOTE_PREFIX):
-            return next((r for r in self.remotes if r.owns(text)), None)
+        if text and ModelRef.parse(path).is_remote:
+            return next((r for r in self.remotes if r.owns(path)), None)
         real = os.path.realpath(text)
         for e in self.entries:
             if e.realpath == real or str(e.path) == text or text in e.aliases:
@@ -347,7 +348,7 @@ class CatalogPane(Vertical):
         self.fit_line = fit_line
         self._focus = path
         self.render_rows()
-        local = path is not None and not str(path).startswith(REMOTE_PREFIX) and path.is_file()
+        local = path is not None and not ModelRef.parse(path).is_remote and Path(path).is_file()
         if local and self.find(path) is None and path not in self.opened:
             self.opened.append(path)
             self.rescan(focus=path)

@@ -16,7 +16,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, Static
 
-from edgetui.core.engines.remote_stream import REMOTE_PREFIX, remote_path
+from edgetui.core.models.ref import ModelRef
 from edgetui.core.types import EngineError
 from edgetui.core.visible_text import visible
 from edgetui.ui.widgets.plain_text import PlainInput, cell
@@ -26,9 +26,10 @@ _QUANT_SUFFIX = re.compile(r"[._-](I?Q\d[\w]*|F16|BF16|F32|FP16)$", re.IGNORECAS
 
 @dataclass(frozen=True)
 class Candidate:
-    """A GGUF file that can be compared; `group` is the same for quantizations of one model."""
+    """A model that can be compared (a GGUF file, or an endpoint's model); `group` is the same for quantizations
+    of one model."""
 
-    path: Path
+    ref: ModelRef
     name: str
     quant: str = ""
     size: int = 0
@@ -38,11 +39,12 @@ class Candidate:
 
     @property
     def remote(self) -> bool:
-        return str(self.path).startswith(REMOTE_PREFIX)
+        return self.ref.is_remote
 
     @property
-    def real(self) -> str:
-        return str(self.path) if self.remote else os.path.realpath(self.path)
+    def path(self) -> Path | str:
+        """What the picker answers with: the file, or a remote model's `openai:` text."""
+        return str(self.ref) if self.ref.is_remote else self.ref.path
 
 
 def styles_dir() -> Path:
@@ -59,11 +61,11 @@ def _base_group(path: Path) -> str:
 
 
 def find_candidates(paths: Any, config: Any) -> list[Candidate]:
-    """Every readable GGUF model (see _local_candidates), then each configured endpoint's model (remote_path)."""
+    """Every readable GGUF model (see _local_candidates), then each configured endpoint's model."""
     out = _local_candidates(paths, config)
     for ep in getattr(config, "endpoints", ()) or ():
         label = f"{ep.name}/{ep.model}" if ep.model else f"{ep.name} (its first model)"
-        out.append(Candidate(remote_path(ep.name, ep.model), label, source="remote", group=f"remote:{ep.name}"))
+        out.append(Candidate(ModelRef.remote(ep.name, ep.model), label, source="remote", group=f"remote:{ep.name}"))
     return out
 
 
@@ -76,8 +78,8 @@ def _local_candidates(paths: Any, config: Any) -> list[Candidate]:
         out = []
         for e in catalog.scan():
             if e.ok and e.header is not None:
-                out.append(Candidate(e.path, e.name, e.quant, e.size, float(e.header.bits_per_weight or 0.0),
-                                     e.source, e.group))  # fmt: skip
+                out.append(Candidate(ModelRef.local(e.path), e.name, e.quant, e.size,
+                                     float(e.header.bits_per_weight or 0.0), e.source, e.group))  # fmt: skip
         return out
     except Exception:  # no catalog yet, or it failed: the plain listing below
         pass
@@ -98,33 +100,36 @@ def _local_candidates(paths: Any, config: Any) -> list[Candidate]:
         seen.add(os.path.realpath(p))
         m = _QUANT_SUFFIX.search(p.stem)
         size = p.stat().st_size if p.is_file() else 0
-        out.append(Candidate(p, p.stem, m.group(1).upper() if m else "", size, 0.0, "models", _base_group(p)))
+        out.append(Candidate(ModelRef.local(p), p.stem, m.group(1).upper() if m else "", size, 0.0, "models",
+                             _base_group(p)))  # fmt: skip
     return out
 
 
-def sibling_of(path: Path, candidates: list[Candidate]) -> Path | None:
-    """Another quantization of the model at `path` (the one with the most bits per weight), or None."""
-    real = os.path.realpath(path)
-    me = next((c for c in candidates if c.real == real), None)
+def sibling_of(path: ModelRef | Path | str, candidates: list[Candidate]) -> Path | None:
+    """Another quantization of the local model at `path` (the one with the most bits per weight), or None."""
+    ref = ModelRef.parse(path)
+    if ref.is_remote:
+        return None
+    me = next((c for c in candidates if c.ref == ref), None)
     groups = {me.group} if me is not None else set()
-    groups.add(_base_group(Path(path)))
+    groups.add(_base_group(ref.path))
     same = [
         c
         for c in candidates
-        if not c.remote and c.real != real and (c.group in groups or _base_group(c.path) in groups)
+        if not c.remote and c.ref != ref and (c.group in groups or _base_group(c.ref.path) in groups)
     ]
     if not same:
         return None
-    return max(same, key=lambda c: (c.bits, c.size)).path
+    return max(same, key=lambda c: (c.bits, c.size)).ref.path
 
 
-class ModelPicker(ModalScreen[Path | None]):
-    """Dismisses with the chosen GGUF path, or None (Escape)."""
+class ModelPicker(ModalScreen[Path | str | None]):
+    """Dismisses with the chosen GGUF path, a remote model's `openai:` text, or None (Escape)."""
 
     CSS_PATH = [styles_dir() / "compare.tcss"]
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, side: str, current: Path | None = None, candidates: list[Candidate] | None = None) -> None:
+    def __init__(self, side: str, current: Path | str | None = None, candidates: list[Candidate] | None = None) -> None:
         super().__init__()
         self.side = side
         self.current = current
@@ -161,13 +166,14 @@ class ModelPicker(ModalScreen[Path | None]):
         from edgetui.core.units import format_bytes
 
         self.candidates = candidates
+        current = ModelRef.parse(self.current) if self.current else None
         table = self.query_one(DataTable)
         table.clear()
         self.rows = {str(i): c for i, c in enumerate(candidates)}
         for key, c in self.rows.items():
             cells = (c.name, c.quant, "–" if c.remote else format_bytes(c.size), c.source)  # (file names, headers)
             table.add_row(*(cell(v) for v in cells), key=key)
-            if self.current is not None and c.real == Candidate(self.current, "").real:
+            if current is not None and c.ref == current:
                 table.move_cursor(row=table.row_count - 1)
         note = "" if candidates else "No GGUF files found: type a path below."
         self.query_one("#picker-error", Static).update(note)
@@ -177,25 +183,29 @@ class ModelPicker(ModalScreen[Path | None]):
         event.stop()
         chosen = self.rows.get(str(event.row_key.value))
         if chosen is not None:
-            self._choose(chosen.path)
+            self._choose(chosen.ref)
 
     @on(Input.Submitted, "#picker-path")
     def _typed(self, event: Input.Submitted) -> None:
         event.stop()
         value = event.value.strip()
         if value:
-            self._choose(Path(value) if value.startswith(REMOTE_PREFIX) else Path(value).expanduser())
+            self._choose(ModelRef.parse(value))
 
-    def _choose(self, path: Path) -> None:
+    def _choose(self, ref: ModelRef) -> None:
+        """Answer with the file (checked first) or, for a remote model (checked when Compare loads it), its text."""
         from edgetui.core.gguf.files import check_gguf_file
 
         try:
-            if not str(path).startswith(REMOTE_PREFIX):  # a remote model is checked when Compare loads it
-                check_gguf_file(path)
+            if not ref.is_remote:
+                check_gguf_file(ref.path)
         except EngineError as exc:
             self.query_one("#picker-error", Static).update(visible(str(exc)))
             return
-        self.dismiss(path)
+        if self.current and ModelRef.parse(self.current) == ref:
+            self.dismiss(self.current)  # the model it had: answered as it was given
+            return
+        self.dismiss(str(ref) if ref.is_remote else ref.path)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
