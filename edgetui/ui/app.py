@@ -26,6 +26,7 @@ from edgetui.core.system.metrics import Metrics, TokenRate
 from edgetui.core.types import GenerationStats, LoadOptions, SamplerSettings
 from edgetui.core.visible_text import visible
 from edgetui.paths import Paths
+from edgetui.ui._textual import show_control_characters
 from edgetui.ui.catalog.catalog_messages import LoadNeedsConfirm, ModelReady
 from edgetui.ui.catalog.catalog_pane import CatalogPane, RemoteRow
 from edgetui.ui.catalog.model_loading import ModelLoader, confirm_question, loaded_text
@@ -33,7 +34,6 @@ from edgetui.ui.chat.chat_pane import ChatPane
 from edgetui.ui.messages import ModelLoadFailed, SessionShown, UnsavedAnswersTried
 from edgetui.ui.paste_guard import keep_pastes_whole
 from edgetui.ui.screens.main_screen import MainScreen
-from edgetui.ui.textual_internals import show_control_characters
 from edgetui.ui.widgets.gauge_pane import GaugePane
 
 HANG_UP_SAVE_S = 10.0  # after SIGHUP/SIGTERM: how long the answer being streamed may take to reach the database

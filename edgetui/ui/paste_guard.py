@@ -9,7 +9,8 @@ from typing import Any
 
 import textual
 from textual import events
-from textual._xterm_parser import BRACKETED_PASTE_END, BRACKETED_PASTE_START, XTermParser
+
+from edgetui.ui._textual import BRACKETED_PASTE_END, BRACKETED_PASTE_START, XTermParser, fast
 
 TESTED_VERSIONS = ("8.2.8",)  # the versions whose parser and Linux driver this module was checked against
 ESC = "\x1b"
@@ -94,7 +95,7 @@ def keep_pastes_whole() -> bool:
     current = getattr(linux_driver, "XTermParser", None)
     if current is PasteKeepingParser:
         return True
-    if textual.__version__ not in TESTED_VERSIONS or current is not XTermParser:
+    if textual.__version__ not in TESTED_VERSIONS or not fast() or current is not XTermParser:
         return False
     linux_driver.XTermParser = PasteKeepingParser  # type: ignore[misc]
     return True

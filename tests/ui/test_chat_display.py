@@ -23,6 +23,7 @@ from tests.ui.helpers import (
     wait_new_answer,
 )
 from tests.ui.screen_text import chat_lines, find_block
+from tests.ui.textual_path import internals
 
 POEM = "Roses are red,\nViolets are blue,\nSugar is sweet.\n\nAnd so are you."
 LONG_LINE = '    print("Please enter a URL to fetch the spelling of the word that you typed in the box above", url)'
@@ -131,6 +132,7 @@ async def test_the_real_model_s_line_breaks_stay_on_the_screen(default_model: Pa
     app.engine.unload()
 
 
+@internals
 async def test_a_wheel_turn_as_an_answer_ends_still_scrolls() -> None:
     """Until the next frame the screen sends the wheel's events to the widget under the pointer as it was: the end
     of the answer, removed when the answer ends. They reach the conversation all the same."""

@@ -15,6 +15,7 @@ from tests.fake_openai_server import FakeOpenAIServer
 from tests.ui.fake_engine import FakeEngine
 from tests.ui.helpers import footer, make_app, messages, say, settle, status, wait_answer_words, wait_for, wait_loaded
 from tests.ui.screen_text import screen_lines
+from tests.ui.textual_path import internals
 
 OSC52, TITLE, CLEAR = "\x1b]52;c;SGFja2Vk\x07", "\x1b]0;PWNED\x07", "\x1b[2J"
 HOSTILE = f"Sure {OSC52} here {TITLE} and {CLEAR} done \x9b31m red"
@@ -129,11 +130,12 @@ async def test_file_names_with_escape_sequences_in_the_catalog_and_header(tmp_pa
         assert "evil␛" in app.sub_title
 
 
+@internals
 def test_textual_shows_control_characters_as_marks_on_the_pinned_version() -> None:
     """The safety net under the widgets' own `visible()`: any Content Textual builds from text."""
     from textual.content import Content
 
-    from edgetui.ui.textual_internals import show_control_characters
+    from edgetui.ui._textual import show_control_characters
 
     assert show_control_characters()  # textual is pinned to a version this was checked against
     assert Content(f"a{OSC52}b").plain == "a␛]52;c;SGFja2Vk␇b"

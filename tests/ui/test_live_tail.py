@@ -13,6 +13,7 @@ from edgetui.ui.chat import live_tail
 from edgetui.ui.chat.live_tail import RESERVE_LINES, LiveTail, block_boundary
 from edgetui.ui.chat.message_view import COMMIT_LINES, MessageView
 from tests.ui.helpers import settle
+from tests.ui.textual_path import internals
 
 
 def test_block_boundary_after_last_blank_line():
@@ -243,6 +244,7 @@ async def test_the_tails_own_line_rendering_matches_textuals_styles_cache():
                     assert tail.render_lines(crop) == Widget.render_lines(tail, crop)
 
 
+@internals
 async def test_a_held_window_paints_the_lines_it_moves_up_as_textual_would():
     """The finished lines' strips are kept while a held window moves them up a row at a time: after each new line,
     after a restyle (focus) and after a terminal resize, the rows are the ones Textual's styles cache makes."""

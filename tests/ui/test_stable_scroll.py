@@ -7,6 +7,7 @@ from textual.widgets import DataTable, Static
 
 from edgetui.ui.catalog.catalog_pane import CatalogTable
 from tests.ui.helpers import settle
+from tests.ui.textual_path import internals
 
 
 class TableApp(App):
@@ -57,6 +58,7 @@ async def _layouts_of_a_sibling(table: DataTable) -> tuple[int, int, bool]:
         return sibling_refreshes, sibling_resizes, table.show_vertical_scrollbar
 
 
+@internals
 async def test_a_sibling_layout_leaves_the_catalog_table_alone():
     refreshes, resizes, scrollbar = await _layouts_of_a_sibling(CatalogTable())
     assert (refreshes, resizes) == (0, 0)

@@ -13,6 +13,7 @@ from edgetui.ui.chat.message_list import MessageList
 from .fake_engine import FakeEngine
 from .helpers import make_app, messages, settle, wait_for, wait_idle
 from .test_live_tail import spy_layouts
+from .textual_path import internals
 
 STORY = " ".join(f"word{i}" + ("\n\n" if i % 37 == 36 else "") for i in range(900))
 
@@ -39,6 +40,7 @@ class GatedEngine(FakeEngine):
         return gen
 
 
+@internals
 async def test_a_long_answer_holds_its_window_and_repaints_without_layouts():
     engine = GatedEngine(pause_at=10_000)  # never pauses
     app = make_app(engine)
@@ -61,6 +63,7 @@ async def test_a_long_answer_holds_its_window_and_repaints_without_layouts():
         assert "word899" in answer.text and answer.query_one(Markdown).source == answer.text
 
 
+@internals
 async def test_scrolling_back_while_it_streams_shows_the_lines_above_the_window():
     engine = GatedEngine(pause_at=600)
     app = make_app(engine)

@@ -23,8 +23,8 @@ from edgetui.core.models.catalog import CatalogEntry, filter_entries, format_byt
 from edgetui.core.models.fit import FITS, NO_FIT, TIGHT
 from edgetui.core.models.ref import ModelRef
 from edgetui.core.visible_text import visible
+from edgetui.ui._textual import StableScroll
 from edgetui.ui.catalog.catalog_messages import ScanFinished, ScanProgressed
-from edgetui.ui.widgets.stable_scroll import StableScroll
 
 if TYPE_CHECKING:
     from edgetui.ui.app import EdgeApp

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from textual.app import ComposeResult
 from textual.content import Content
 from textual.geometry import Size
 from textual.selection import Selection
 from textual.widget import Widget
-from textual.widgets._markdown import MarkdownFence
+from textual.widgets.markdown import MarkdownFence
 
 CONTINUED = "↪ "  # starts a wrapped line's continuation (as vim's `showbreak`)
 
@@ -62,6 +64,11 @@ class CodeLines(Widget):
         return selection.extract(shown).replace("\n" + CONTINUED, ""), "\n"
 
 
+@lru_cache(maxsize=16)
+def _highlighted(code: str, language: str, ansi: bool, dark: bool) -> Content:
+    return MarkdownFence.highlight(code, language, ansi=ansi, dark=dark)
+
+
 class WrappedFence(MarkdownFence):
     """Textual's fence with `CodeLines` in place of its one-line-per-code-line Label."""
 
@@ -77,10 +84,17 @@ class WrappedFence(MarkdownFence):
     }
     """
 
+    @classmethod
+    def highlight(cls, code: str, language: str, ansi: bool = False, dark: bool = False) -> Content:
+        """Textual's highlighting, kept for the last few blocks: the fence highlights its code when it is made, and
+        `compose` asks for the same again (what the fence keeps of it has no public name)."""
+        return _highlighted(code, language, ansi, dark)
+
     def compose(self) -> ComposeResult:
-        yield CodeLines(self._highlighted_code, id="code-content")
+        app = self.app
+        code = self.highlight(self.code, self.lexer, ansi=app.native_ansi_color, dark=app.current_theme.dark)
+        yield CodeLines(code, id="code-content")
 
     def set_content(self, content: Content) -> None:
-        self._content = content
         for lines in self.query("#code-content").results(CodeLines):
             lines.update(content)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from rich._wrap import divide_line  # what Textual's Content.wrap uses
-from rich.cells import cell_len, set_cell_size
+import re
+
+from rich.cells import cell_len, chop_cells, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
-from textual import events
 from textual.content import Content
 from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from edgetui.ui.direct_paint import repaint
+from edgetui.ui import _textual
+from edgetui.ui._textual import OneLayout, WheelToHost, render_plain, repaint
 
 RESERVE_LINES = 8  # the height grows in steps of this many lines (past its reserve), so most tokens repaint without a
 # screen layout
@@ -40,22 +41,15 @@ def block_boundary(text: str) -> int:
     return end
 
 
-class OneLayout:
-    """For widgets that do not scroll: skip the second screen layout Textual makes when their virtual size changes
-    (the layout that resized them already placed everything). textual is pinned: `_size_updated` is private."""
-
-    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
-        return super()._size_updated(size, virtual_size, container_size, layout=False)  # type: ignore[misc]
-
-
-class LiveTail(OneLayout, Widget):
+class LiveTail(OneLayout, WheelToHost, Widget):
     """Plain wrapped text that only grows at its end: a new token re-wraps the last line or two and repaints the lines
     that changed, and the height (hence a screen layout) changes only every `RESERVE_LINES` lines.
 
     Once the tail is taller than what can be seen of it, it can hold its height (`hold_window`): it then shows its
     last `window` lines, and a new line moves them up, a repaint of its own rows instead of a screen layout. The
     lines above the window are not on the screen; `release_window` gives the tail its full height again (when the
-    user scrolls back, for one)."""
+    user scrolls back, for one). The mouse wheel over it scrolls the message list (`WheelToHost`), also in the frame
+    after it was removed."""
 
     DEFAULT_CSS = """
     LiveTail {
@@ -80,7 +74,6 @@ class LiveTail(OneLayout, Widget):
         self._top = 0  # the first line shown (lines above the window), when last painted
         self._strips: dict[int, Strip] = {}  # finished lines in the window as painted (it moves them up a row)
         self._strips_for: tuple[int, Style] | None = None  # the width and style they were painted with
-        self._host: Widget | None = None  # the message it is the end of (it outlives the tail)
 
     # -- text ---------------------------------------------------------------------------------------------
     def set_text(self, text: str) -> None:
@@ -124,8 +117,10 @@ class LiveTail(OneLayout, Widget):
         return self._height
 
     def hold_window(self) -> None:
-        """Keep the current height: from now on new lines move the shown ones up."""
-        if not self.window and self._height:
+        """Keep the current height: from now on new lines move the shown ones up. Only while Textual's internals are
+        used: the message list then gives the tail its full height back when its own size changes (`GrowsQuietly`);
+        on the public path the tail grows with its text."""
+        if not self.window and self._height and _textual.fast():
             self.window = self._height
             self._top = self.hidden
 
@@ -206,18 +201,7 @@ class LiveTail(OneLayout, Widget):
 
     # -- Textual hooks --------------------------------------------------------------------------------------
     def on_mount(self) -> None:
-        self._host = self.parent if isinstance(self.parent, Widget) else None
-
-    def _forward_event(self, event: events.Event) -> None:
-        """The mouse wheel over the tail scrolls the list: its events go straight to the message around the tail,
-        as they would bubble to it. When an answer ends, the tail is removed, and until the next frame the screen
-        still sends the wheel's events to it, where they were lost (seen on a busy machine: a wheel turn just as an
-        answer ended did nothing). textual is pinned: `_forward_event` is private."""
-        host = self._host
-        if isinstance(event, events.MouseScrollUp | events.MouseScrollDown) and host is not None:
-            host._forward_event(event)
-            return
-        super()._forward_event(event)
+        self.wheel_host = self.parent if isinstance(self.parent, Widget) else None  # the message (it outlives the tail)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         if width != self._width:
@@ -237,30 +221,14 @@ class LiveTail(OneLayout, Widget):
         self._rewrap()
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        """The lines in `crop` as Textual's styles cache makes them for a widget with no border, padding, outline,
-        tint or opacity (`_styles_cache.StylesCache.render`: each line, then the app's filters, then the crop), ~3x
-        faster: a streaming answer repaints ~4 lines 20 times a second. Anything else goes to Textual."""
-        styles = self.styles
-        if (
-            styles.gutter
-            or styles.outline.spacing
-            or styles.tint.a
-            or styles.text_opacity != 1.0
-            or self.opacity != 1.0
-            or styles.has_rule("hatch")
-        ):
-            self._styles_cache.clear()  # its lines were not kept up to date
-            return super().render_lines(crop)
-        width, style, hidden = self.size.width, self.visual_style.rich_style, self.hidden  # (once: each costs)
-        strips = [self._strip(hidden + y, width, style) for y in crop.line_range]
-        filters = self.get_line_filters()
-        if filters:
-            background = self.background_colors[1]
-            for line_filter in filters:
-                strips = [strip.apply_filter(line_filter, background) for strip in strips]
-        if crop.column_span != (0, width):
-            strips = [strip.crop(*crop.column_span) for strip in strips]
-        return strips
+        """The lines in `crop`, made as Textual's styles cache makes them but faster (`_textual.render_plain`), or by
+        Textual (a border, padding, tint..., or the public path)."""
+        strips = render_plain(self, crop, self._rows)
+        return super().render_lines(crop) if strips is None else strips
+
+    def _rows(self, ys: range, width: int, style: Style) -> list[Strip]:
+        hidden = self.hidden  # (once: each costs)
+        return [self._strip(hidden + y, width, style) for y in ys]
 
     def render_line(self, y: int) -> Strip:
         return self._strip(self.hidden + y, self.size.width, self.visual_style.rich_style)
@@ -285,6 +253,35 @@ def _expand_tabs(line: str) -> str:
     return Content(line).expand_tabs(8).plain if "\t" in line else line
 
 
+_WORD = re.compile(r"\s*\S+\s*")
+
+
+def divide_line(text: str, width: int) -> list[int]:
+    """Where `text` breaks to fit `width` cells: greedy word wrap, a word wider than the line folded over lines. The
+    offsets Textual's `Content.wrap` breaks at (it uses Rich's `divide_line`, private; this is its algorithm, with
+    `fold=True`: the canary test compares the two)."""
+    breaks: list[int] = []
+    offset = 0  # cells used on the current line
+    for match in _WORD.finditer(text):  # a word and the spaces after it
+        start, word = match.start(), match.group(0)
+        length = cell_len(word.rstrip())
+        if width - offset >= length:
+            offset += cell_len(word)
+        elif length > width:  # wider than any line: folded
+            pieces = chop_cells(word, width)
+            for piece in pieces[:-1]:
+                if start:
+                    breaks.append(start)
+                start += len(piece)
+            if start:
+                breaks.append(start)
+            offset = cell_len(pieces[-1])
+        elif offset and start:  # on the next line
+            breaks.append(start)
+            offset = cell_len(word)
+    return breaks
+
+
 def _starts(plain: str, width: int, known: list[int], keep: int) -> list[int]:
     """Where each wrapped line of `plain` starts (word wrap, long words folded, as Textual's `Content.wrap`);
     `known[:keep + 1]` still hold, so wrapping resumes at `known[keep]` (or earlier, at a word's start)."""
@@ -295,7 +292,7 @@ def _starts(plain: str, width: int, known: list[int], keep: int) -> list[int]:
         keep -= 1  # that line does not start a word (part of a folded one): resume where a word starts
     base = known[keep] if keep < len(known) else 0
     keep = keep if base else 0
-    return known[:keep] + [base] + [base + cut for cut in divide_line(plain[base:], max(1, width), fold=True)]
+    return known[:keep] + [base] + [base + cut for cut in divide_line(plain[base:], max(1, width))]
 
 
 def _cut(plain: str, starts: list[int], width: int, first: int = 0) -> list[str]:

@@ -11,8 +11,9 @@ from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from edgetui.core.visible_text import visible
+from edgetui.ui._textual import OneLayout, layout_settled
 from edgetui.ui.chat.chat_markdown import ChatMarkdown
-from edgetui.ui.chat.live_tail import RESERVE_LINES, LiveTail, OneLayout, block_boundary
+from edgetui.ui.chat.live_tail import RESERVE_LINES, LiveTail, block_boundary
 from edgetui.ui.chat.message_list import MessageList
 from edgetui.ui.widgets.figure_line import FigureLine
 
@@ -137,8 +138,8 @@ class MessageView(OneLayout, Vertical, can_focus=True):
             return
         parent = self.parent
         # Its top has scrolled out of sight while the list follows the end: nothing above it is seen, so it can stop
-        # growing (textual is pinned: `_layout_required` is private).
-        following = isinstance(parent, MessageList) and parent.following and not tail._layout_required
+        # growing (once it is where the last layout put it).
+        following = isinstance(parent, MessageList) and parent.following and layout_settled(tail)
         if following and tail.region.y < parent.region.y:
             tail.hold_window()
             return

@@ -8,7 +8,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import TextArea
 
-from edgetui.ui.direct_paint import paint_now
+from edgetui.ui._textual import BlinkPaintsNow
 from edgetui.ui.widgets.plain_text import PlainTextArea
 
 NEWLINE_KEYS = frozenset({"ctrl+j", "alt+enter", "shift+enter", "ctrl+enter"})
@@ -31,8 +31,8 @@ def _without_app_keys(bindings: list[BindingType]) -> list[BindingType]:
     return kept
 
 
-class PromptInput(PlainTextArea, inherit_bindings=False):  # (a paste's control characters as marks)
-    """A multi-line prompt editor that submits on Enter."""
+class PromptInput(BlinkPaintsNow, PlainTextArea, inherit_bindings=False):  # (a paste's control characters as marks)
+    """A multi-line prompt editor that submits on Enter; its cursor's blink paints its own line alone."""
 
     BINDINGS = [
         *_without_app_keys(list(TextArea.BINDINGS)),
@@ -69,11 +69,9 @@ class PromptInput(PlainTextArea, inherit_bindings=False):  # (a paste's control 
         else:
             self.action_cursor_line_start()
 
-    def _toggle_cursor_blink_visible(self) -> None:
-        super()._toggle_cursor_blink_visible()
-        paint_now(self)  # the cursor's line alone, twice a second, also while an answer streams
-
-    async def _on_key(self, event: events.Key) -> None:
+    def on_key(self, event: events.Key) -> None:
+        """Enter sends, the newline keys add a line; any other key goes on to TextArea's own handler (which runs
+        after this one, unless this one prevents it)."""
         if event.key == "enter":
             event.stop()
             event.prevent_default()
@@ -82,7 +80,6 @@ class PromptInput(PlainTextArea, inherit_bindings=False):  # (a paste's control 
         if event.key in NEWLINE_KEYS:
             event.stop()
             event.prevent_default()
-            start, end = self.selection
-            self._replace_via_keyboard("\n", start, end)
-            return
-        await super()._on_key(event)
+            if not self.read_only:  # as TextArea's own typing
+                start, end = self.selection
+                self.replace("\n", start, end, maintain_selection_offset=False)

@@ -12,7 +12,7 @@ from textual.widgets import Label, Sparkline, Static
 from edgetui.core.types import GenerationStats, ModelInfo
 from edgetui.core.units import format_bytes
 from edgetui.core.visible_text import visible
-from edgetui.ui.direct_paint import paint_now
+from edgetui.ui._textual import paint_now
 
 
 class GaugePane(Vertical):

@@ -13,8 +13,10 @@ from rich.cells import cell_len
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.widgets import Footer
-from textual.widgets._footer import FooterKey  # textual is pinned: the Footer's own key widget
+
+from edgetui.ui._textual import footer_key
 
 FIRST, SOON = "help", "quit"  # the app's keys kept first (the way to every other key) and before its others
 
@@ -90,8 +92,18 @@ class KeyFooter(Footer):
                 return keys, palette, compact
         return choose(keys, width, compact=True), None, True
 
+    bindings_ready = False  # the screen's bindings are there to show (as Footer's own flag, which is private)
+
+    def bindings_changed(self, screen: Screen) -> None:
+        self.bindings_ready = True
+        super().bindings_changed(screen)
+
     def compose(self) -> ComposeResult:
-        if not self._bindings_ready:
+        key_widget = footer_key()
+        if key_widget is None:  # a Textual this was not written for: its own Footer
+            yield from super().compose()
+            return
+        if not self.bindings_ready:
             return
         self._width = width = self.app.size.width
         keys, palette, compact = self._layout(width)
@@ -99,14 +111,14 @@ class KeyFooter(Footer):
         self.shown = keys
         for key in keys:
             binding = key.binding
-            yield FooterKey(binding.key, key.display, binding.description, binding.action, disabled=not key.enabled,
+            yield key_widget(binding.key, key.display, binding.description, binding.action, disabled=not key.enabled,
                             tooltip=key.tooltip).data_bind(compact=Footer.compact)  # fmt: skip
         if palette is not None:
             binding = palette.binding
-            yield FooterKey(binding.key, palette.display, binding.description, binding.action,
+            yield key_widget(binding.key, palette.display, binding.description, binding.action,
                             classes="-command-palette", disabled=not palette.enabled, tooltip=palette.tooltip or
                             binding.description)  # fmt: skip
 
     def on_resize(self, event: events.Resize) -> None:
-        if self._bindings_ready and self.app.size.width != self._width:
+        if self.bindings_ready and self.app.size.width != self._width:
             self.refresh(recompose=True)

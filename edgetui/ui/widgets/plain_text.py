@@ -1,11 +1,13 @@
 """Text from outside (a model, a server, a file's name or header, the database) in the widgets that Textual's
-`Content` does not draw, so that `textual_internals.show_control_characters` does not cover them: Rich cells of a
+`Content` does not draw, so that `_textual.show_control_characters` does not cover them: Rich cells of a
 DataTable or a Rich Table, an Input's value, a TextArea's lines. Never markup, control characters shown as marks."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich.control import strip_control_codes
+from rich.highlighter import Highlighter
 from rich.text import Text
 from textual.widgets import Input, TextArea
 
@@ -28,17 +30,30 @@ def line(value: object) -> str:
     return visible(str(value)).replace("\n", "␊")
 
 
+class ControlMarks(Highlighter):
+    """What an Input draws of its value: every character of it, control characters as marks, one for one, so that
+    the cursor's offset is still the character's (the Rich Text the Input makes of its value has already dropped
+    five of them, BEL BS VT FF CR: they come back from the value, as marks); then the Input's own highlighter."""
+
+    def __init__(self, owner: Input, then: Highlighter | None = None) -> None:
+        self.owner, self.then = owner, then
+
+    def highlight(self, text: Text) -> None:
+        value = self.owner.value
+        shown = value if strip_control_codes(value) == text.plain else text.plain  # (the value, as it always is)
+        text.plain = shown.translate(_INPUT_MARKS)
+        if self.then is not None:
+            self.then.highlight(text)
+
+
 class PlainInput(Input):
     """An Input whose value (a path made from a file name, a session's title) shows its control characters as
-    marks, one for one: Input draws its value as a Rich Text, which lets ESC through. The value itself is kept.
-    textual is pinned: `Input._value` (what render_line draws) is private."""
+    marks, one for one: Input draws its value as a Rich Text, which lets ESC through. The value itself is kept. The
+    marks come from its highlighter (`ControlMarks`, before the one given, if any): Input's public hook for what
+    its value looks like."""
 
-    @property
-    def _value(self) -> Text:
-        if self.password:
-            return super()._value
-        text = Text(self.value.translate(_INPUT_MARKS), no_wrap=True, overflow="ignore", end="")
-        return self.highlighter(text) if self.highlighter is not None else text
+    def __init__(self, *args: Any, highlighter: Highlighter | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, highlighter=ControlMarks(self, highlighter), **kwargs)
 
 
 class PlainTextArea(TextArea):
