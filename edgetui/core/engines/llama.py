@@ -32,6 +32,11 @@ AHEAD = 64
 # token (on a busy machine each wake-up preempts a llama.cpp thread). The stats are taken per token on the llama
 # thread, so they do not change; the chat shows text at this pace anyway.
 GATHER_S = 1 / 25
+# What shows streamed text passes it on at most this often (the chat, compare): a little more often than GATHER_S, so
+# that each chunk of the local engine is shown when it arrives, not one flush later (~23 times a second: above the
+# 20/s floor, and each update costs CPU); engines that hand over every token (remote endpoints, the engine process)
+# are paced to the same rate. The one source of both: the UI imports it.
+FLUSH_S = GATHER_S * 5 / 6
 
 # Special tokens that identify a prompt format, tried in order when a GGUF carries no chat template.
 _FALLBACK_FORMATS: tuple[tuple[str, str], ...] = (

@@ -14,6 +14,7 @@ from textual.widgets import Static
 
 from edgetui.core.chat.conversation import Conversation
 from edgetui.core.chat.stats_text import answer_footer
+from edgetui.core.engines.llama import FLUSH_S
 from edgetui.core.store.store import StoreError
 from edgetui.core.types import ChatMessage, StopReason
 from edgetui.core.visible_text import visible
@@ -34,10 +35,7 @@ from edgetui.ui.messages import (
 if TYPE_CHECKING:
     from edgetui.ui.app import EdgeApp
 
-# Text reaches the screen at most this often. The local engine hands over text every 1/25 s (engine.GATHER_S), a
-# little more than this, so each of its chunks is shown at once, ~23 times a second: above the 20/s floor, and each
-# update costs CPU. This paces engines that hand over every token (remote endpoints, the engine process).
-FLUSH_S = 1 / 30
+# Text reaches the screen at most every FLUSH_S (core/engines/llama.py: derived from the engine's GATHER_S).
 LOW_REDRAW_FLUSH_S = 0.25
 
 

@@ -14,6 +14,7 @@ from edgetui.core.compare.compare import SIDES, Compare, compare_to_record
 from edgetui.core.compare.quality import QualityCancelled
 from edgetui.core.compare.replay import Replay as Replay
 from edgetui.core.compare.replay import replay as replay
+from edgetui.core.engines.llama import FLUSH_S
 from edgetui.core.store.store import StoreError
 from edgetui.core.types import ChatMessage, EngineError, LoadOptions, SamplerSettings
 from edgetui.ui.compare.compare_messages import (
@@ -24,8 +25,6 @@ from edgetui.ui.compare.compare_messages import (
     QualityDone,
     QualityProgressed,
 )
-
-FLUSH_S = 1 / 30  # streamed text reaches the UI at most ~30 times a second per side
 
 
 @dataclass
