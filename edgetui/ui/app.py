@@ -21,6 +21,7 @@ from edgetui.core.gguf.read import GGUFHeader
 from edgetui.core.models.catalog import CatalogEntry
 from edgetui.core.models.fit import Resources
 from edgetui.core.models.ref import ModelRef
+from edgetui.core.store.background_writes import BackgroundWrites
 from edgetui.core.store.store import Store, StoreError
 from edgetui.core.system.metrics import Metrics, TokenRate
 from edgetui.core.types import GenerationStats, LoadOptions, SamplerSettings
@@ -36,6 +37,7 @@ from edgetui.ui.paste_guard import keep_pastes_whole
 from edgetui.ui.screens.main_screen import MainScreen
 from edgetui.ui.widgets.gauge_pane import GaugePane
 
+WAITING_SAID_S = 1.5  # a write to the sessions database that takes longer is waiting for another process's lock
 HANG_UP_SAVE_S = 10.0  # after SIGHUP/SIGTERM: how long the answer being streamed may take to reach the database
 HANG_UP_GRACE_S = 3.0  # then how long the clean exit may take before the process ends regardless
 TTY_CHECK_S = 1.0  # how often the terminal is checked for a hang-up that brought no SIGHUP
@@ -125,10 +127,13 @@ class EdgeApp(App[None]):
         self.paths = services.paths
         self.fit_resources_override: Resources | None = None  # what the fit check sees (tests); None: probe
         self.last_fit_line = ""  # predicted vs measured memory of the last load
+        self.writes = BackgroundWrites(services.store)  # what nothing waits for: a locked database freezes nothing
         self.loader = ModelLoader(
-            services.engine, services.store, services.config, self.post_message, self.run_worker, self.fit_resources
-        )
+            services.engine, services.store, services.config, self.post_message, self.run_worker, self.fit_resources,
+            writes=self.writes,
+        )  # fmt: skip
         self.store: Store = services.store
+        self._said_waiting = False
         self.metrics: Metrics = services.metrics
         self.resume = resume
         self.reopen_session = reopen_session
@@ -234,12 +239,9 @@ class EdgeApp(App[None]):
 
     # -- what is kept from one run to the next ----------------------------------------------------------
     def remember(self, key: str, value: object) -> None:
-        """Keep `value` for the next run (a failed write only means it is not remembered)."""
+        """Keep `value` for the next run (on the writer thread: a failed write only means it is not remembered)."""
         if self.resume:
-            try:
-                self.store.set_state(key, value)
-            except StoreError:
-                pass
+            self.writes.set_state(key, value)
 
     def remembered_model(self) -> ModelRef | None:
         """The model loaded when the app last quit, if it can still be loaded."""
@@ -482,6 +484,7 @@ class EdgeApp(App[None]):
         import signal
 
         self._unmounted.set()
+        self.writes.close(timeout=2.0)  # (what it still holds after that is only not remembered)
         if self.store.unsaved:  # a last try at quitting (run_tui rescues what still fails into a file)
             try:
                 self.store.save_unsaved()
@@ -618,6 +621,20 @@ class EdgeApp(App[None]):
                 )
 
     # -- gauges -------------------------------------------------------------------------------------
+    def _say_when_the_database_waits(self) -> None:
+        """A write that has waited over WAITING_SAID_S for the file: another process holds it locked. Said once a
+        wait (the chat goes on meanwhile; the answer is kept and saved when the lock is let go)."""
+        waiting = self.store.waiting_s > WAITING_SAID_S
+        if waiting and not self._said_waiting:
+            self.notify(
+                "Waiting for the sessions database: another process holds it locked. The chat goes on; what it "
+                "holds is saved once the lock is let go.",
+                title="Sessions database",
+                severity="warning",
+                timeout=8,
+            )
+        self._said_waiting = waiting
+
     def sample_metrics(self) -> None:
         """A few times a second, on a timer, never on the token path."""
         from textual.css.query import NoMatches
@@ -630,6 +647,7 @@ class EdgeApp(App[None]):
         except NoMatches:
             return  # starting or closing: nothing to show the sample on
         gauges.show_memory(snap.rss_bytes, snap.ram_used, snap.ram_total, snap.cpu_percent)
+        self._say_when_the_database_waits()
         gauges.show_gpus(list(snap.gpus))
         if self.chat.generating:
             import time

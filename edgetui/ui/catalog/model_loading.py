@@ -14,6 +14,7 @@ from edgetui.core.gguf.read import GGUFHeader
 from edgetui.core.models.fit import FitEstimate, Resources
 from edgetui.core.models.load_plan import LoadPlan, load_options
 from edgetui.core.models.ref import ModelRef
+from edgetui.core.store.background_writes import BackgroundWrites
 from edgetui.core.store.store import Store
 from edgetui.core.types import EngineError, LoadOptions, ModelInfo
 from edgetui.ui.catalog.catalog_messages import LoadNeedsConfirm, ModelReady
@@ -60,8 +61,10 @@ class ModelLoader:
         post_message: Callable[[Message], object],
         run_worker: Callable[..., Any],
         resources: Callable[[], Resources],
+        writes: BackgroundWrites | None = None,
     ) -> None:
         self.local = local
+        self.writes = writes  # (the fit measurement: written without holding up the load)
         self.engine: Engine = local
         self.store = store
         self.config = config
@@ -108,10 +111,14 @@ class ModelLoader:
         fit_line, note = plan.fit_line(measured), ""
         if fit_line:
             assert plan.estimate is not None
-            try:
-                self.store.add_fit_measurement(info.path, info.n_ctx, plan.estimate.total_needed, measured)
-            except Exception as exc:
-                note = f"The fit measurement was not saved: {exc}"
+            record = (info.path, info.n_ctx, plan.estimate.total_needed, measured)
+            if self.writes is not None:  # (a locked database: the load is not held up for it)
+                self.writes.submit(lambda store: store.add_fit_measurement(*record))
+            else:
+                try:
+                    self.store.add_fit_measurement(*record)
+                except Exception as exc:
+                    note = f"The fit measurement was not saved: {exc}"
         return ModelReady(info, engine, plan.estimate, fit_line, note)
 
     def _open_remote(self, ref: ModelRef) -> ModelReady:
