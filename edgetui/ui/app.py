@@ -28,11 +28,12 @@ from edgetui.core.types import GenerationStats, LoadOptions, SamplerSettings
 from edgetui.core.visible_text import visible
 from edgetui.paths import Paths
 from edgetui.ui._textual import show_control_characters
-from edgetui.ui.catalog.catalog_messages import LoadNeedsConfirm, ModelReady
-from edgetui.ui.catalog.catalog_pane import CatalogPane, RemoteRow
+from edgetui.ui.catalog.catalog_messages import DownloadFinished, LoadNeedsConfirm, ModelReady
+from edgetui.ui.catalog.catalog_pane import CatalogPane
 from edgetui.ui.catalog.model_loading import ModelLoader, confirm_question, loaded_text
+from edgetui.ui.catalog.remote_row import RemoteRow
 from edgetui.ui.chat.chat_pane import ChatPane
-from edgetui.ui.messages import ModelLoadFailed, SessionShown, UnsavedAnswersTried
+from edgetui.ui.messages import AnswerEnded, ContextMeasured, ModelLoadFailed, SessionShown, UnsavedAnswersTried
 from edgetui.ui.paste_guard import keep_pastes_whole
 from edgetui.ui.screens.main_screen import MainScreen
 from edgetui.ui.widgets.gauge_pane import GaugePane
@@ -178,8 +179,7 @@ class EdgeApp(App[None]):
         return Conversation(self.store, system_prompt=self.system_prompt, sampler=self.sampler)
 
     def on_mount(self) -> None:
-        sort = self.store.get_state("catalog_sort") if self.resume else None
-        self.main_screen = MainScreen(self.new_conversation(), catalog_sort=sort)
+        self.main_screen = self.build_main_screen()
         self.push_screen(self.main_screen)
         if self.config.low_redraw:
             self.animation_level = "none"
@@ -197,6 +197,15 @@ class EdgeApp(App[None]):
             self.notify(note, title=str(self.paths.config_file), severity="warning", timeout=20)
         for note in self.config.notes:
             self.notify(note, title="Settings", severity="warning", timeout=20)
+
+    def build_main_screen(self) -> MainScreen:
+        """The main screen's panes, each given the services it works with (the app itself is the chat's host: the
+        engine it answers with changes as models are loaded)."""
+        sort = self.store.get_state("catalog_sort") if self.resume else None
+        config = self.config
+        catalog = CatalogPane(config, self.paths, self.store, self.fit_resources, id="catalog", sort_key=sort)
+        chat = ChatPane(self.new_conversation(), self, low_redraw=config.low_redraw, id="chat")
+        return MainScreen(catalog, chat, GaugePane(id="gauges"))
 
     def _after_start(self) -> None:
         import gc
@@ -259,6 +268,16 @@ class EdgeApp(App[None]):
     def on_catalog_pane_sorted(self, message: CatalogPane.Sorted) -> None:
         self.remember("catalog_sort", message.key)
 
+    def on_catalog_pane_hub_requested(self, message: CatalogPane.HubRequested) -> None:
+        self.action_hub()
+
+    def on_catalog_pane_delete_requested(self, message: CatalogPane.DeleteRequested) -> None:
+        self.delete_model(message.item)
+
+    def on_download_finished(self, message: DownloadFinished) -> None:
+        """A model downloaded from the Hub is in the catalog now, highlighted."""
+        self.catalog.rescan(focus=message.path)
+
     async def _reopen_last_session(self) -> None:
         session_id = self.store.get_state("last_session")
         if not isinstance(session_id, int):
@@ -299,7 +318,7 @@ class EdgeApp(App[None]):
     def action_hub(self) -> None:
         from edgetui.ui.catalog.hub_screen import HubScreen
 
-        self.push_screen(HubScreen())
+        self.push_screen(HubScreen(fit_resources=self.fit_resources))
 
     def on_catalog_pane_model_chosen(self, message: CatalogPane.ModelChosen) -> None:
         if self.chat.generating:
@@ -577,17 +596,18 @@ class EdgeApp(App[None]):
         from edgetui.ui.compare.compare_screen import CompareScreen
 
         if not isinstance(self.screen, CompareScreen):
-            self.push_screen(CompareScreen())
+            self.push_screen(CompareScreen(host=self))
 
     def action_bench(self) -> None:
         from edgetui.ui.screens.bench_screen import BenchScreen
 
-        self.push_screen(BenchScreen())
+        loaded, busy = (lambda: self.engine.info), (lambda: self.chat.generating)
+        self.push_screen(BenchScreen(self.store, loaded, threads=self.config.threads, busy=busy))
 
     def action_sessions(self) -> None:
         from edgetui.ui.screens.sessions_screen import SessionsScreen
 
-        self.push_screen(SessionsScreen(self.store), self._session_chosen)
+        self.push_screen(SessionsScreen(self.store, self.paths.data_dir / "exports"), self._session_chosen)
 
     async def _session_chosen(self, session_id: int | None) -> None:
         if session_id is None:
@@ -596,7 +616,7 @@ class EdgeApp(App[None]):
         if session is not None and session.kind == "compare":
             from edgetui.ui.compare.compare_screen import CompareScreen
 
-            self.push_screen(CompareScreen(session_id=session_id))
+            self.push_screen(CompareScreen(session_id=session_id, host=self))
             return
         try:
             conv = Conversation.open(self.store, session_id)
@@ -669,9 +689,28 @@ class EdgeApp(App[None]):
     def token_rate_add(self, t: float, tokens: int) -> None:
         self.token_rate.add(t, tokens)
 
+    def on_context_measured(self, message: ContextMeasured) -> None:
+        gauges = self._shown_gauges()
+        if gauges is not None:
+            gauges.show_context(message.used, message.n_ctx)
+
+    def on_answer_ended(self, message: AnswerEnded) -> None:
+        self.generation_finished(message.stats)
+
+    def _shown_gauges(self) -> GaugePane | None:
+        """The gauges, unless the main screen is being taken down (the app closing as an answer ends)."""
+        from textual.css.query import NoMatches
+
+        try:
+            return self.gauges
+        except NoMatches:
+            return None
+
     def generation_finished(self, stats: GenerationStats) -> None:
-        self.gauges.show_last(stats)
-        self.gauges.show_rate(0.0, self.token_rate.average, list(self.token_rate.history))
+        gauges = self._shown_gauges()
+        if gauges is not None:
+            gauges.show_last(stats)
+            gauges.show_rate(0.0, self.token_rate.average, list(self.token_rate.history))
         if self._exit_when_saved:
             self.exit()
 

@@ -1,4 +1,5 @@
-"""Messages that workers post to the UI thread (past tense: they report what happened)."""
+"""Messages that workers post to the UI thread, and that panes post up to the app (past tense: they report what
+happened)."""
 
 from __future__ import annotations
 
@@ -36,8 +37,17 @@ class GenerationFinished(Message):
         self.stats = stats
 
 
+class AnswerEnded(Message):
+    """The chat's answer ended (finished, stopped or failed) and is shown whole: its figures, for the gauges."""
+
+    def __init__(self, stats: GenerationStats) -> None:
+        super().__init__()
+        self.stats = stats
+
+
 class ContextMeasured(Message):
-    """How many tokens the conversation takes, against the context size."""
+    """How many tokens the conversation takes, against the context size (the chat pane's status line shows it, and
+    the app's gauges once it bubbles up)."""
 
     def __init__(self, used: int, n_ctx: int) -> None:
         super().__init__()

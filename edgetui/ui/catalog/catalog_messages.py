@@ -1,4 +1,4 @@
-"""Messages that the catalog, loading, quantize and Hub workers post to the UI thread (past tense)."""
+"""Messages that the catalog, loading and Hub workers post to the UI thread (past tense)."""
 
 from __future__ import annotations
 
@@ -46,23 +46,6 @@ class ModelReady(Message):
     ) -> None:
         super().__init__()
         self.info, self.engine, self.estimate, self.fit_line, self.note = info, engine, estimate, fit_line, note
-
-
-class QuantizeProgressed(Message):
-    def __init__(self, done: int, total: int) -> None:
-        super().__init__()
-        self.done, self.total = done, total
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, QuantizeProgressed)
-
-
-class QuantizeFinished(Message):
-    """The quantizer ended: `path` is the new file, or None with `error` (and `cancelled`)."""
-
-    def __init__(self, path: Path | None, error: str = "", cancelled: bool = False) -> None:
-        super().__init__()
-        self.path, self.error, self.cancelled = path, error, cancelled
 
 
 class HubSearched(Message):

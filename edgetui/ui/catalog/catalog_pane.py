@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -17,43 +17,23 @@ from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable, Input, Label, Static
 
-from edgetui.config import Endpoint
+from edgetui.config import Config
 from edgetui.core.engines.remote import guess_quant
 from edgetui.core.models.catalog import CatalogEntry, filter_entries, format_bytes, format_params, sort_entries
-from edgetui.core.models.fit import FITS, NO_FIT, TIGHT
+from edgetui.core.models.fit import FITS, NO_FIT, TIGHT, Resources
 from edgetui.core.models.ref import ModelRef
+from edgetui.core.store.store import Store
 from edgetui.core.visible_text import visible
+from edgetui.paths import Paths
 from edgetui.ui._textual import StableScroll
 from edgetui.ui.catalog.catalog_messages import ScanFinished, ScanProgressed
-
-if TYPE_CHECKING:
-    from edgetui.ui.app import EdgeApp
+from edgetui.ui.catalog.remote_row import RemoteRow
 
 SORT_CYCLE = ("name", "size", "params", "quant", "fit", "source")
 FIT_SYMBOL = {FITS: "✓", TIGHT: "~", NO_FIT: "✗"}
 LOADED, SIBLING, BROKEN, REMOTE = "●", "≈", "!", "⇄"
 NAME_WIDTH = 14
 LEGEND = "● loaded ≈ sibling ! unreadable · ✓ fits ~ tight ✗ too big ⇄ remote"
-
-
-@dataclass(frozen=True)
-class RemoteRow:
-    """A configured OpenAI-compatible endpoint, listed as a model."""
-
-    endpoint: Endpoint
-
-    @property
-    def path(self) -> ModelRef:
-        return ModelRef.remote(self.endpoint.name, self.endpoint.model)
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    def owns(self, path: ModelRef | Path | str) -> bool:
-        """True for any model of this endpoint (its own, or another model id on it)."""
-        ref = ModelRef.parse(path)
-        return ref.is_remote and ref.endpoint == self.endpoint.name
 
 
 Item = CatalogEntry | RemoteRow
@@ -82,7 +62,12 @@ class CatalogTable(StableScroll, DataTable):
 
 class CatalogPane(Vertical):
     """A table of models; posts `ModelChosen` on Enter; s sorts, / filters, r rescans, d details, Delete,
-    q quantizes, h opens the Hub."""
+    q quantizes, h opens the Hub.
+
+    What it reads comes through its constructor: the settings (endpoints, context size, GPU layers, threads), the
+    paths (where models are, where quantized ones go), the store (measured loads, for the details) and how much
+    memory a model may take (`fit_resources`, asked on each scan: the machine's, or what the tests inject). What the
+    app does for it (open the Hub, delete a model's files) it asks with a message."""
 
     BINDINGS = [
         Binding("enter", "choose", "Load model", show=False),
@@ -107,8 +92,31 @@ class CatalogPane(Vertical):
             super().__init__()
             self.key = key
 
-    def __init__(self, *, id: str | None = None, sort_key: str | None = None) -> None:
+    class HubRequested(Message):
+        """h: the user asked for the Hugging Face Hub screen."""
+
+    class DeleteRequested(Message):
+        """Delete: the user asked to delete the highlighted row's file(s) (the app asks first, or refuses)."""
+
+        def __init__(self, item: Item) -> None:
+            super().__init__()
+            self.item = item
+
+    def __init__(
+        self,
+        config: Config,
+        paths: Paths,
+        store: Store,
+        fit_resources: Callable[[], Resources],
+        *,
+        id: str | None = None,
+        sort_key: str | None = None,
+    ) -> None:
         super().__init__(id=id)
+        self.config = config
+        self.paths = paths
+        self.store = store
+        self.fit_resources = fit_resources  # (called in the scan's thread)
         self.catalog: Any = None  # the core Catalog of the last scan
         self.entries: list[CatalogEntry] = []
         self.remotes: list[RemoteRow] = []
@@ -123,10 +131,6 @@ class CatalogPane(Vertical):
         self._scan_cancel: threading.Event | None = None
         self._focus: Path | None = None  # highlighted once the next scan lists it
         self.opened: list[Path] = []  # models loaded from elsewhere (`--model PATH`): listed too
-
-    @property
-    def edge(self) -> EdgeApp:
-        return self.app  # type: ignore[return-value]
 
     @property
     def table(self) -> CatalogTable:
@@ -145,7 +149,7 @@ class CatalogPane(Vertical):
         for key, label in (("quant", "Quant"), ("size", "Size"), ("params", "Params"), ("note", "Fit / note")):
             table.add_column(label, key=key)
         self.query_one(FilterInput).display = False
-        self.remotes = [RemoteRow(ep) for ep in self.edge.config.endpoints]
+        self.remotes = [RemoteRow(ep) for ep in self.config.endpoints]
         self.render_rows()
 
     # -- scanning -------------------------------------------------------------------------------------
@@ -164,13 +168,13 @@ class CatalogPane(Vertical):
     def _scan(self, scan_id: int, cancel: threading.Event) -> None:
         from edgetui.core.models.catalog import Catalog
 
-        app = self.edge
+        config = self.config
         try:
-            catalog = Catalog(app.paths, app.config, opened=self.opened)
+            catalog = Catalog(self.paths, config, opened=self.opened)
             catalog.scan(
                 cancel, lambda done, total, path: self.post_message(ScanProgressed(scan_id, done, total, path))
             )
-            catalog.annotate_fit(app.config.n_ctx, app.fit_resources(), app.config.n_gpu_layers)
+            catalog.annotate_fit(config.n_ctx, self.fit_resources(), config.n_gpu_layers)
         except Exception as exc:  # a scan never takes the app down
             self.post_message(ScanFinished(scan_id, None, f"{exc.__class__.__name__}: {exc}"))
             return
@@ -189,7 +193,7 @@ class CatalogPane(Vertical):
         if message.catalog is not None:
             self.catalog = message.catalog
             self.entries = list(message.catalog.entries)
-        self.remotes = [RemoteRow(ep) for ep in self.edge.config.endpoints]
+        self.remotes = [RemoteRow(ep) for ep in self.config.endpoints]
         self.render_rows()
         if message.error:
             self.set_status(f"Scan failed: {message.error}", warn=True)
@@ -400,14 +404,17 @@ class CatalogPane(Vertical):
         self.rescan()
 
     def action_hub(self) -> None:
-        self.edge.action_hub()
+        self.post_message(self.HubRequested())
 
     def action_details(self) -> None:
         from edgetui.ui.catalog.model_details import ModelDetails
 
         item = self.current()
-        if item is not None:
-            self.app.push_screen(ModelDetails(item, self.siblings(item) if isinstance(item, CatalogEntry) else []))
+        if item is None:
+            return
+        siblings = self.siblings(item) if isinstance(item, CatalogEntry) else []
+        details = ModelDetails(item, siblings, self.config, self.store, self.fit_resources)
+        self.app.push_screen(details)
 
     def action_quantize(self) -> None:
         from edgetui.ui.dialogs.quantize_dialog import QuantizeDialog
@@ -416,8 +423,7 @@ class CatalogPane(Vertical):
         if not isinstance(item, CatalogEntry) or not item.ok:
             self.app.notify("Highlight a readable local model to quantize it.", severity="warning", timeout=4)
             return
-        app = self.edge
-        dialog = QuantizeDialog(item.path, item.name, item.quant, app.paths.models_dir, app.config.threads)
+        dialog = QuantizeDialog(item.path, item.name, item.quant, self.paths.models_dir, self.config.threads)
         self.app.push_screen(dialog, self._quantized)
 
     def _quantized(self, path: Path | None) -> None:
@@ -428,7 +434,7 @@ class CatalogPane(Vertical):
     def action_delete(self) -> None:
         item = self.current()
         if item is not None:
-            self.edge.delete_model(item)
+            self.post_message(self.DeleteRequested(item))
 
 
 def _size(path: Path) -> int:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -15,16 +15,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input, Label, ProgressBar, Static
 
 from edgetui.core.hub.hub import DownloadCancelled, Hub, HubError, HubFile, HubOffline, HubRepo
-from edgetui.core.models.fit import CPU_OVERHEAD, FITS, Resources, verdict_for
+from edgetui.core.models.fit import CPU_OVERHEAD, FITS, Resources, probe_resources, verdict_for
 from edgetui.core.units import format_bytes
 from edgetui.core.visible_text import visible
 from edgetui.ui.catalog.catalog_messages import DownloadFinished, DownloadProgressed, HubFailed, HubListed, HubSearched
 from edgetui.ui.catalog.catalog_pane import FIT_SYMBOL
 from edgetui.ui.widgets.key_footer import KeyFooter
 from edgetui.ui.widgets.plain_text import PlainInput, cell
-
-if TYPE_CHECKING:
-    from edgetui.ui.app import EdgeApp
 
 SEARCH_LIMIT = 30
 
@@ -41,13 +38,17 @@ def _text(value: str) -> Text:
 
 class HubScreen(Screen[None]):
     """Enter searches (in the box), lists a repo's GGUF files (repos table), downloads one (files table);
-    Escape cancels a download (the partial file is kept: the next download resumes), else goes back."""
+    Escape cancels a download (the partial file is kept: the next download resumes), else goes back.
+
+    `fit_resources` is the memory the files' fit symbols are judged against (default: this machine's). A finished
+    download's `DownloadFinished` goes on to the app, which rescans the catalog."""
 
     BINDINGS = [Binding("escape", "back", "Back / cancel download"), Binding("slash", "focus_search", "Search")]
 
-    def __init__(self, hub: Hub | None = None) -> None:
+    def __init__(self, hub: Hub | None = None, *, fit_resources: Callable[[], Resources] | None = None) -> None:
         super().__init__()
         self.hub = hub or Hub()
+        self.fit_resources = fit_resources or probe_resources
         self.repos: dict[str, HubRepo] = {}
         self.files: dict[str, HubFile] = {}
         self.repo_id = ""
@@ -56,10 +57,6 @@ class HubScreen(Screen[None]):
         self.cancel_event: threading.Event | None = None
         self.resources: Resources | None = None
         self.downloaded: list[Path] = []
-
-    @property
-    def edge(self) -> EdgeApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="hub"):
@@ -156,7 +153,7 @@ class HubScreen(Screen[None]):
         try:
             files = self.hub.list_gguf_files(repo_id)
             if self.resources is None:
-                self.resources = self.edge.fit_resources()
+                self.resources = self.fit_resources()
         except HubError as exc:
             self.post_message(HubFailed("list", str(exc), offline=isinstance(exc, HubOffline)))
         except Exception as exc:
@@ -228,7 +225,6 @@ class HubScreen(Screen[None]):
         self.downloaded.append(message.path)
         self.set_status(f"Downloaded {message.name} to {message.path} · it is in the catalog now")
         self.app.notify(f"Downloaded {Path(message.name).name}.", timeout=5, markup=False)
-        self.edge.catalog.rescan(focus=message.path)
 
     def on_hub_failed(self, message: HubFailed) -> None:
         if message.action == "download":

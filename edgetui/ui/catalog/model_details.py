@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
@@ -13,17 +14,16 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Input, Label, Static
 
+from edgetui.config import Config
 from edgetui.core.gguf.read import GGUFHeader
 from edgetui.core.models.catalog import CatalogEntry, format_params
 from edgetui.core.models.fit import FitEstimate, Resources, estimate_fit
+from edgetui.core.store.store import Store
 from edgetui.core.units import format_bytes
 from edgetui.core.visible_text import visible
-from edgetui.ui.catalog.catalog_pane import RemoteRow
+from edgetui.ui.catalog.remote_row import RemoteRow
 from edgetui.ui.widgets.key_footer import KeyFooter
 from edgetui.ui.widgets.plain_text import cell
-
-if TYPE_CHECKING:
-    from edgetui.ui.app import EdgeApp
 
 MAX_CTX = 1 << 22
 
@@ -101,20 +101,27 @@ def history_table(rows: list[dict[str, Any]]) -> Table | str:
 
 
 class ModelDetails(Screen[None]):
-    """Read-only details of a catalog row; the context input recomputes the fit estimate (Enter)."""
+    """Read-only details of a catalog row; the context input recomputes the fit estimate (Enter). The settings
+    give the context size and GPU layers to start from, the store the measured loads, `fit_resources` the memory."""
 
     BINDINGS = [Binding("escape", "close", "Back")]
 
-    def __init__(self, item: CatalogEntry | RemoteRow, siblings: list[CatalogEntry]) -> None:
+    def __init__(
+        self,
+        item: CatalogEntry | RemoteRow,
+        siblings: list[CatalogEntry],
+        config: Config,
+        store: Store,
+        fit_resources: Callable[[], Resources],
+    ) -> None:
         super().__init__()
         self.item = item
         self.sibling_entries = siblings
+        self.config = config
+        self.store = store
+        self.fit_resources = fit_resources
         self.resources: Resources | None = None
         self.estimate: FitEstimate | None = None
-
-    @property
-    def edge(self) -> EdgeApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="details"):
@@ -124,7 +131,7 @@ class ModelDetails(Screen[None]):
                 yield Label("Will it fit?", classes="pane-title")
                 with Horizontal(id="details-ctx-row"):
                     yield Label("Context size (Enter recomputes): ")
-                    yield Input(str(self.edge.config.n_ctx), id="details-ctx", type="integer")
+                    yield Input(str(self.config.n_ctx), id="details-ctx", type="integer")
                 yield Static("", id="details-fit")
                 yield Label("Predicted vs measured", classes="pane-title")
                 yield Static("", id="details-history")
@@ -145,8 +152,8 @@ class ModelDetails(Screen[None]):
         meta.update(_kv_table(header_rows(item)))
         if not item.ok:
             return
-        self.resources = self.edge.fit_resources()
-        self.recompute(self.edge.config.n_ctx)
+        self.resources = self.fit_resources()
+        self.recompute(self.config.n_ctx)
         self.query_one("#details-history", Static).update(history_table(self._measurements()))
         sib = Table(box=None, padding=(0, 2), header_style="bold")
         for col in ("name", "quant", "bits/w", "size", "fit"):
@@ -167,7 +174,7 @@ class ModelDetails(Screen[None]):
         rows: list[dict[str, Any]] = []
         try:
             for path in [str(self.item.path), *self.item.aliases]:
-                rows += self.edge.store.fit_measurements(path)
+                rows += self.store.fit_measurements(path)
         except Exception:
             return []
         return sorted(rows, key=lambda r: r.get("created", ""))
@@ -176,7 +183,7 @@ class ModelDetails(Screen[None]):
         item = self.item
         if not isinstance(item, CatalogEntry) or item.header is None:
             return
-        self.estimate = est = estimate_fit(item.header, n_ctx, self.edge.config.n_gpu_layers, self.resources)
+        self.estimate = est = estimate_fit(item.header, n_ctx, self.config.n_gpu_layers, self.resources)
         where = f" at context {est.n_ctx:,}, {est.n_gpu_layers} layer(s) on the GPU"
         text = Text.assemble((visible(est.verdict), "bold"), where)
         for line in ([est.reason] if est.reason else []) + est.notes:

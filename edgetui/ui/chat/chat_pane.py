@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -14,16 +14,16 @@ from textual.widgets import Static
 
 from edgetui.core.chat.conversation import Conversation
 from edgetui.core.chat.stats_text import answer_footer
-from edgetui.core.engines.llama import FLUSH_S
+from edgetui.core.engines.llama import FLUSH_S, Engine
 from edgetui.core.store.store import StoreError
 from edgetui.core.types import ChatMessage, StopReason
 from edgetui.core.visible_text import visible
-from edgetui.ui.chat.chat_actions import ChatActions
-from edgetui.ui.chat.chat_history import ChatHistory
+from edgetui.ui.chat.chat_history import ChatHistory, EarlierMarker
 from edgetui.ui.chat.message_list import MessageList
-from edgetui.ui.chat.message_view import MessageView
+from edgetui.ui.chat.message_view import MessageView, code_blocks
 from edgetui.ui.chat.prompt_input import PromptInput
 from edgetui.ui.messages import (
+    AnswerEnded,
     ContextMeasured,
     GenerationFinished,
     SessionShown,
@@ -32,15 +32,34 @@ from edgetui.ui.messages import (
     TurnSaveFailed,
 )
 
-if TYPE_CHECKING:
-    from edgetui.ui.app import EdgeApp
-
 # Text reaches the screen at most every FLUSH_S (core/engines/llama.py: derived from the engine's GATHER_S).
 LOW_REDRAW_FLUSH_S = 0.25
 
 
-class ChatPane(ChatActions, ChatHistory, Vertical):
-    """Shows one conversation; Enter sends, Escape stops; answers stream in from a thread worker."""
+class ChatHost(Protocol):
+    """What the chat pane needs of its owner (the app), read each time it is needed."""
+
+    @property
+    def engine(self) -> Engine:
+        """The engine that answers now: another one once another model is loaded."""
+        ...
+
+    def token_rate_start(self) -> None:
+        """An answer starts: its token rate from zero."""
+        ...
+
+    def token_rate_add(self, t: float, tokens: int) -> None:
+        """`tokens` more of the answer reached the screen (on the UI thread, as each batch is shown)."""
+        ...
+
+
+class ChatPane(Vertical):
+    """Shows one conversation; Enter sends, Escape stops; answers stream in from a thread worker.
+
+    The keys of a focused message (copy it or its code, edit and resend, regenerate, switch branch) act here; how
+    much of the conversation is mounted is its `ChatHistory`'s business. The engine and the token rate come from
+    `host`; what the app shows elsewhere it learns from messages: `SessionShown`, `ContextMeasured`, `AnswerEnded`.
+    """
 
     BINDINGS = [
         Binding("c", "copy_message", "Copy", show=False),
@@ -62,9 +81,14 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
 
     generating: reactive[bool] = reactive(False)
 
-    def __init__(self, conversation: Conversation, *, id: str | None = None) -> None:
+    def __init__(
+        self, conversation: Conversation, host: ChatHost, *, low_redraw: bool = False, id: str | None = None
+    ) -> None:
         super().__init__(id=id)
         self.conv = conversation
+        self.host = host
+        self.low_redraw = low_redraw  # (config.toml's: text reaches the screen less often)
+        self.history = ChatHistory(MessageList(id="messages"))
         self._generation_id = 0
         self._cancel: threading.Event | None = None
         self.answer_saved = threading.Event()  # clear while an answer streams; set once it is in the database
@@ -75,12 +99,8 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
         self._code_index = 0
         self.context_used = 0
 
-    @property
-    def edge(self) -> EdgeApp:
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
-        yield MessageList(id="messages")
+        yield self.history.messages
         with Vertical(id="prompt-box"):  # its own box: a repaint among the messages does not redraw the prompt
             yield Static("", id="chat-status", markup=False)
             yield PromptInput(id="prompt", placeholder="Message · Enter sends · Ctrl+J new line")
@@ -125,7 +145,7 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
     def refresh_status(self) -> None:
         """Context use and what the chat is doing, short enough for one line in a narrow pane (the model's name is
         in the header); a long one (an error, editing, turns left out) wraps instead of being cut off."""
-        info = self.edge.engine.info
+        info = self.host.engine.info
         if info is None:
             return
         parts = [f"ctx {self.context_used}/{info.n_ctx}"]
@@ -150,10 +170,32 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
     # -- rendering ------------------------------------------------------------------------------------
     @property
     def message_list(self) -> MessageList:
-        return self.query_one("#messages", MessageList)
+        return self.history.messages
 
     def views(self) -> list[MessageView]:
-        return list(self.message_list.query(MessageView))
+        return self.history.views()
+
+    @property
+    def hidden(self) -> int:
+        """How many of the thread's messages, from its start, are not mounted."""
+        return self.history.hidden
+
+    async def render_thread(self, *, keep: bool = False) -> None:
+        """Show the conversation's active branch (after opening a session, switching branch, ...); with `keep`, at
+        least as many messages as before (a message the user went back to stays)."""
+        await self.history.render(self.conv, keep=keep)
+        self.refresh_status()
+
+    async def show_earlier(self, count: int | None = None) -> int:
+        """Mount up to `count` earlier messages above the first one shown; returns how many."""
+        return await self.history.show_earlier(self.conv, count)
+
+    async def on_message_list_reached_top(self) -> None:
+        await self.show_earlier()
+
+    def on_earlier_marker_clicked(self, message: EarlierMarker.Clicked) -> None:
+        message.stop()
+        self.run_worker(self.show_earlier(), group="earlier")  # not exclusive: a cancel mid-mount loses messages
 
     async def add_notice(self, text: str) -> None:
         await self.message_list.mount(MessageView("notice", text))
@@ -200,7 +242,7 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
             self.app.bell()
             self.set_status("Still answering: press Esc to stop first.", warn=True)
             return
-        if self.edge.engine.info is None:
+        if self.host.engine.info is None:
             self.set_status("No model is loaded yet: pick one in the catalog (Enter) and try again.", warn=True)
             return
         self.submit(text)
@@ -210,7 +252,7 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
         """Check the context, ask about dropping old turns if needed, then send (an async UI worker)."""
         if not await self._fits_or_trim(text):
             return
-        info = self.edge.engine.info
+        info = self.host.engine.info
         if info is not None:  # what the turn takes of the context, measured just now: the status line and gauges
             self.post_message(ContextMeasured(self.context_used, info.n_ctx))
         self.query_one(PromptInput).clear()
@@ -229,13 +271,13 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
         (asking first, unless the session said "always")."""
         from edgetui.ui.dialogs.confirm_dialog import ALWAYS, ConfirmDialog
 
-        info = self.edge.engine.info
+        info = self.host.engine.info
         if info is None or not info.n_ctx:
             return True
         conv = self.conv
         reserve = min(conv.sampler.max_tokens, max(64, info.n_ctx // 8))
         try:
-            need = self.edge.engine.count_tokens(conv.model_messages([ChatMessage("user", text)])) + reserve
+            need = self.host.engine.count_tokens(conv.model_messages([ChatMessage("user", text)])) + reserve
         except Exception:
             return True
         self.context_used = need - reserve  # what this turn's prompt takes, until the answer is measured
@@ -260,7 +302,7 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
         while conv.skip_turns < conv.turns():
             conv.skip_turns += 1
             msgs = conv.model_messages([ChatMessage("user", text)])
-            used = self.edge.engine.count_tokens(msgs)
+            used = self.host.engine.count_tokens(msgs)
             if used + reserve <= info.n_ctx:
                 self.context_used = used
                 self.mark_unseen()
@@ -273,9 +315,7 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
 
     def mark_unseen(self) -> None:
         """Mark the messages the model no longer sees (left out when the context was full)."""
-        unseen = self.conv.unseen_ids()
-        for view in self.views():
-            view.set_unseen(view.message_id in unseen)
+        self.history.mark_unseen(self.conv)
 
     async def send(self, text: str, parent_id: int | None = -1) -> None:
         self._user_view = MessageView("user", text)
@@ -295,7 +335,7 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
         await self.message_list.mount(answer)
         answer.set_footer("answering… Esc stops")
         self.generating = True
-        self.edge.token_rate_start()
+        self.host.token_rate_start()
         gid, cancel, conv = self._generation_id, self._cancel, self.conv
 
         def begin() -> None:  # once the answer is laid out: its room is laid out while the prompt is read
@@ -315,6 +355,103 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
             return True
         return False
 
+    # -- what can be done to a message: copy it or its code, edit and resend, regenerate, switch branch ------
+    def focused_message(self) -> MessageView | None:
+        focused = self.screen.focused
+        return focused if isinstance(focused, MessageView) else None
+
+    def last_view(self, role: str) -> MessageView | None:
+        views = [v for v in self.views() if v.role == role]
+        return views[-1] if views else None
+
+    async def action_focus_message(self, step: int) -> None:
+        views = self.views()
+        current = self.focused_message()
+        if not views or current is None:
+            return
+        if current is views[0] and step < 0:
+            await self.show_earlier()  # (or waits for a scroll to the top that is showing them)
+            views = self.views()
+        i = max(0, min(len(views) - 1, views.index(current) + step))
+        # Now, not after the queued keys (as `focus()` would): a held ↑ moves one message per key press.
+        self.screen.set_focus(views[i])  # (and scrolls it into view)
+
+    def copy(self, view: MessageView | None, code: bool = False) -> None:
+        if view is None:
+            self.set_status("Nothing to copy yet.", warn=True)
+            return
+        text = view.text
+        if code:
+            blocks = code_blocks(text)
+            if not blocks:
+                self.set_status("That message has no code block.", warn=True)
+                return
+            text = blocks[self._code_index % len(blocks)]
+            self._code_index += 1
+        self.app.copy_to_clipboard(text)
+        what = "code block" if code else "message"
+        self.app.notify(f"Copied the {what} ({len(text)} characters) to the clipboard.", timeout=2)
+
+    def action_copy_message(self) -> None:
+        self.copy(self.focused_message())
+
+    def action_copy_code(self) -> None:
+        self.copy(self.focused_message(), code=True)
+
+    async def action_edit_message(self) -> None:
+        view = self.focused_message()
+        await self.edit(view if view is not None and view.role == "user" else self.last_view("user"))
+
+    async def edit(self, view: MessageView | None) -> None:
+        if self.generating or view is None or view.message_id is None:
+            self.set_status("Nothing to edit yet." if view is None else "Wait for the answer to finish.", warn=True)
+            return
+        msg = self.conv.store.message(view.message_id)
+        if msg is None:
+            return
+        self._edit_id = msg.id
+        prompt = self.query_one(PromptInput)
+        prompt.text = msg.content
+        prompt.focus()
+        prompt.move_cursor(prompt.document.end)
+        self.refresh_status()
+
+    def _cancel_edit(self) -> bool:
+        editing = self._edit_id is not None
+        self._edit_id = None
+        return editing
+
+    def cancel_edit(self) -> bool:
+        if self._cancel_edit():
+            self.query_one(PromptInput).clear()
+            self.refresh_status()
+            return True
+        return False
+
+    async def action_regenerate_message(self) -> None:
+        await self.regenerate()
+
+    async def regenerate(self) -> None:
+        if self.generating or self.host.engine.info is None:
+            return
+        if self.conv.regenerate_point() is None:
+            self.set_status("Nothing to regenerate yet.", warn=True)
+            return
+        await self.render_thread(keep=True)
+        await self._start_answer(None)
+
+    async def action_branch(self, step: int) -> None:
+        view = self.focused_message()
+        if view is None or view.message_id is None or self.generating:
+            return
+        if self.conv.switch_branch(view.message_id, step):
+            mid = view.message_id
+            await self.render_thread(keep=True)
+            for v in self.views():
+                if v.message_id in self.conv.store.siblings(mid):
+                    v.focus()
+            self.measure_context()
+
     # -- the worker: a thin wrapper over Conversation.stream_answer ------------------------------------
     @work(thread=True, exclusive=True, group="generate")
     def generate(
@@ -330,7 +467,7 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
     def _generate(
         self, conv: Conversation, gid: int, user_text: str | None, parent_id: int | None, cancel: threading.Event
     ) -> bool:
-        engine = self.edge.engine
+        engine = self.host.engine
         info = engine.info
         model_path, model_name = (str(info.path), info.name) if info else ("", "")
         try:
@@ -344,7 +481,7 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
             self.post_message(TurnSaveFailed(gid, str(exc), user_text or ""))
             return False
         self.post_message(TurnSaved(gid, user_id, answer_id))
-        flush_s = LOW_REDRAW_FLUSH_S if self.edge.config.low_redraw else FLUSH_S
+        flush_s = LOW_REDRAW_FLUSH_S if self.low_redraw else FLUSH_S
         answer = conv.stream_answer(
             engine,
             answer_id,
@@ -357,7 +494,7 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
 
     @work(thread=True, exclusive=True, group="context")
     def measure_context(self) -> None:
-        engine = self.edge.engine
+        engine = self.host.engine
         info = engine.info
         if info is None:
             return
@@ -396,7 +533,7 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
     async def on_text_streamed(self, message: TextStreamed) -> None:
         if message.generation_id != self._generation_id or self._answer is None:
             return
-        self.edge.token_rate_add(message.t, message.tokens)
+        self.host.token_rate_add(message.t, message.tokens)
         await self._answer.append(message.text)
 
     async def on_generation_finished(self, message: GenerationFinished) -> None:
@@ -413,14 +550,13 @@ class ChatPane(ChatActions, ChatHistory, Vertical):
             await answer.replace_text("*(empty answer)*")
         if answer.message_id is not None:
             answer.set_branch(*self.conv.branches(answer.message_id))
-        self.edge.generation_finished(stats)
+        self.post_message(AnswerEnded(stats))
         self.refresh_status()
-        await self.trim_history()
+        await self.history.trim()
 
     def on_context_measured(self, message: ContextMeasured) -> None:
         self.context_used = message.used
-        self.refresh_status()
-        self.edge.gauges.show_context(message.used, message.n_ctx)
+        self.refresh_status()  # (and on to the app: the gauges show it too)
 
     def watch_generating(self, generating: bool) -> None:
         if self.is_mounted:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -14,12 +14,15 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Static
 
+from edgetui.config import Config
 from edgetui.core.compare.compare import CONCURRENT, SEQUENTIAL, SIDES, SWAP, Compare
-from edgetui.core.compare.export import quality_summary
+from edgetui.core.compare.export import quality_summary, write_export
+from edgetui.core.engines.llama import Engine
+from edgetui.core.store.store import Store, StoreError
 from edgetui.core.types import ChatMessage, LoadOptions, SamplerSettings
 from edgetui.core.visible_text import visible
+from edgetui.paths import Paths
 from edgetui.ui.chat.prompt_input import PromptInput
-from edgetui.ui.compare.compare_actions import CompareActions
 from edgetui.ui.compare.compare_column import CompareColumn
 from edgetui.ui.compare.compare_messages import (
     CompareEvent,
@@ -30,16 +33,36 @@ from edgetui.ui.compare.compare_messages import (
     QualityDone,
     QualityProgressed,
 )
-from edgetui.ui.compare.compare_runner import CompareJob, CompareRunner
+from edgetui.ui.compare.compare_runner import CompareJob, CompareRunner, replay
 from edgetui.ui.compare.compare_summary import CompareSummary
-from edgetui.ui.compare.model_picker import Candidate, find_candidates, sibling_of, styles_dir
+from edgetui.ui.compare.model_picker import Candidate, ModelPicker, find_candidates, sibling_of, styles_dir
 from edgetui.ui.widgets.key_footer import KeyFooter
 
 HINT = "Enter runs A and B · Tab, then the keys below · Esc stops, or goes back"  # (fits 80 columns)
 
 
-class CompareScreen(CompareActions, Screen[None]):
-    """Two columns (A, B) streaming the same prompt; the speed table, agreement and quality below them."""
+class CompareHost(Protocol):
+    """What the compare screen reads of its owner (the app): where comparisons are kept and exported, the settings
+    (endpoints, system prompt), the chat's sampler and load options, and the engine (its model is A's default)."""
+
+    store: Store
+    paths: Paths
+    config: Config
+
+    @property
+    def sampler(self) -> SamplerSettings: ...
+
+    @property
+    def engine(self) -> Engine: ...
+
+    def load_options(self) -> LoadOptions: ...
+
+
+class CompareScreen(Screen[None]):
+    """Two columns (A, B) streaming the same prompt; the speed table, agreement and quality below them.
+
+    The keys act while no worker runs (Escape also while one does). What it works with comes from `host` (by
+    default the app it runs in, which then provides what `CompareHost` lists)."""
 
     CSS_PATH = [styles_dir() / "compare.tcss"]
     BINDINGS = [
@@ -66,9 +89,11 @@ class CompareScreen(CompareActions, Screen[None]):
         greedy: bool = True,
         quality_ctx: int = 512,
         session_id: int | None = None,
+        host: CompareHost | None = None,
     ) -> None:
         """Models default to the chat's (A) and a sibling quantization (B); `available_bytes` overrides free RAM."""
         super().__init__()
+        self._host = host
         self.paths: dict[str, Path | None] = {"a": None, "b": None}
         for side, p in zip(SIDES, (path_a, path_b), strict=True):
             self.paths[side] = Path(p).expanduser() if p else None
@@ -103,7 +128,7 @@ class CompareScreen(CompareActions, Screen[None]):
             self._show_model(side)
         self._refresh_bar()
         if not all(self.paths.values()):
-            info = getattr(getattr(self.app, "engine", None), "info", None)
+            info = self.host.engine.info
             self._find_defaults(self.paths["a"] or (Path(info.path) if info is not None else None), self.paths["b"])
 
     def on_unmount(self) -> None:
@@ -112,6 +137,10 @@ class CompareScreen(CompareActions, Screen[None]):
         self.runner.close_later()
 
     # -- small helpers ------------------------------------------------------------------------------
+    @property
+    def host(self) -> CompareHost:
+        return self._host if self._host is not None else cast(CompareHost, self.app)
+
     def column(self, side: str) -> CompareColumn:
         return self.query_one(f"#cmp-{side}", CompareColumn)
 
@@ -142,7 +171,7 @@ class CompareScreen(CompareActions, Screen[None]):
         return bool(self.busy)
 
     def _sampler(self) -> SamplerSettings:
-        chat: SamplerSettings = getattr(self.app, "sampler", None) or SamplerSettings()
+        chat = self.host.sampler
         max_tokens = self.max_tokens or chat.max_tokens
         if self.greedy:
             return SamplerSettings.greedy(max_tokens=max_tokens, seed=chat.seed if chat.seed >= 0 else 0)
@@ -151,17 +180,16 @@ class CompareScreen(CompareActions, Screen[None]):
     def _options(self) -> LoadOptions:
         if self.load_options is not None:
             return self.load_options
-        make = getattr(self.app, "load_options", None)
-        return make() if callable(make) else LoadOptions()
+        return self.host.load_options()
 
     def _job(self) -> CompareJob:
         """What a worker needs, read on the UI thread."""
         pa, pb = self.paths["a"], self.paths["b"]
         assert pa is not None and pb is not None
-        endpoints = tuple(getattr(getattr(self.app, "config", None), "endpoints", ()) or ())
-        return CompareJob(pa, pb, self._sampler(), self._options(), self.app.store,  # type: ignore[attr-defined]
-                          self.concurrent, self.available_bytes, self.session_id, self.compare, self._restored,
-                          self.quality_ctx, endpoints)  # fmt: skip
+        host = self.host
+        return CompareJob(pa, pb, self._sampler(), self._options(), host.store, self.concurrent,
+                          self.available_bytes, self.session_id, self.compare, self._restored, self.quality_ctx,
+                          tuple(host.config.endpoints))  # fmt: skip
 
     def _begin(self, kind: str) -> tuple[int, threading.Event]:
         self._run_id += 1
@@ -169,11 +197,117 @@ class CompareScreen(CompareActions, Screen[None]):
         self.busy = kind
         return self._run_id, self._cancel
 
+    # -- keys -------------------------------------------------------------------------------------------
+    def stop(self) -> bool:
+        """Stop the running comparison or quality measurement (what finished stays); False when idle."""
+        if not self.busy:
+            return False
+        if self._cancel is not None:
+            self._cancel.set()
+        self.set_status("Stopping…", warn=True)
+        return True
+
+    def action_stop_or_leave(self) -> None:
+        if not self.stop():
+            self.dismiss(None)
+
+    def action_focus_prompt(self) -> None:
+        self.query_one(PromptInput).focus()
+
+    def action_toggle_greedy(self) -> None:
+        if self._refuse_busy():
+            return
+        self.greedy = not self.greedy
+        if self.compare is not None:
+            self.compare.sampler = self._sampler()
+        self._refresh_bar()
+        sampled = "The chat's sampler, one seed for both: agreement figures are only indicative."
+        self.set_status("Greedy decoding: answers are comparable token by token." if self.greedy else sampled)
+
+    def action_toggle_concurrent(self) -> None:
+        if self._refuse_busy():
+            return
+        self.concurrent = not self.concurrent
+        cmp = self.compare
+        if cmp is not None:
+            if not cmp.memory.both_fit:
+                self.set_status(f"concurrent run not possible: {cmp.memory.reason}", warn=True)
+                return
+            cmp.mode = CONCURRENT if self.concurrent else SEQUENTIAL
+        self._refresh_bar()
+        self.set_status("A and B answer at the same time." if self.concurrent else "A answers, then B.")
+
+    @work(exclusive=True, group="cmp-ask")
+    async def action_pick(self, side: str) -> None:
+        if self._refuse_busy():
+            return
+        chosen = await self.app.push_screen_wait(ModelPicker(side, self.paths[side], self.candidates))
+        if chosen is None or self._refuse_busy() or chosen == self.paths[side]:
+            return
+        self.paths[side] = Path(chosen)
+        await self._reset(close=True)
+        self.set_status(f"Model {side.upper()}: {Path(chosen).name}. A new comparison starts with the next prompt.")
+
+    async def action_new(self) -> None:
+        if self._refuse_busy():
+            return
+        await self._reset(close=False)
+        self.set_status("New comparison: the next prompt starts both conversations again.")
+
+    async def _reset(self, close: bool) -> None:
+        if close and self.compare is not None:
+            self.runner.close_later([self.compare])
+            self.compare = None
+        elif self.compare is not None:
+            self.compare.histories, self.compare.turns = {s: [] for s in SIDES}, 0
+        self._restored, self.session_id, self.last, self.last_quality = None, None, None, None
+        for side in SIDES:
+            await self.column(side).clear()
+            self._show_model(side)
+        self.summary.clear()
+        self._refresh_bar()
+
+    def action_export(self) -> None:
+        if self.session_id is None:
+            self.set_status("Nothing to export yet: run a comparison first.", warn=True)
+            return
+        host = self.host
+        try:
+            written = write_export(host.store, self.session_id, host.paths.data_dir / "exports")
+        except StoreError as exc:
+            self.set_status(f"Export failed: {exc}", warn=True)
+            return
+        self.set_status("Exported to " + " and ".join(str(p) for p in written))
+        self.app.notify(f"Exported to {written[0].parent}", timeout=4)
+
+    # -- a saved comparison -----------------------------------------------------------------------------
+    async def _restore(self, session_id: int) -> None:
+        """Show a saved comparison session; the next prompt continues its conversations."""
+        try:
+            rows = self.host.store.list_comparisons(session_id=session_id, limit=100_000)
+        except StoreError as exc:
+            self.set_status(str(exc), warn=True)
+            return
+        saved = replay(list(reversed(rows)))
+        for side in SIDES:
+            if self.paths[side] is None and saved.paths.get(side):
+                self.paths[side] = Path(saved.paths[side])
+        for prompt, answers, footers in saved.turns:
+            for side in SIDES:
+                await self.column(side).show_turn(prompt, answers[side], footers[side])
+        if saved.last is not None:
+            self.summary.show_speed(saved.last.get("deltas"))
+            self.summary.show_agreement(saved.last.get("agreement"))
+        if saved.quality is not None:
+            self.summary.show_quality(saved.quality)
+        self._restored = (saved.histories, saved.complete_turns) if saved.complete_turns else None
+        self.set_status(f"Saved comparison: {len(saved.turns)} turn(s). Enter continues both conversations.")
+
     # -- default models ----------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="cmp-defaults")
     def _find_defaults(self, path_a: Path | None, path_b: Path | None) -> None:
         try:
-            candidates = find_candidates(self.app.paths, self.app.config)  # type: ignore[attr-defined]
+            candidates = find_candidates(self.host.paths, self.host.config)
         except Exception:
             candidates = []
         if path_a is None:
@@ -211,8 +345,7 @@ class CompareScreen(CompareActions, Screen[None]):
             await self.column(side).start_turn(text)
         self.summary.show_agreement(None, "identical tokens: … (answering)")
         self.set_status("Answering… Esc stops (the partial answers stay).")
-        config = getattr(self.app, "config", None)
-        system = getattr(config, "system_prompt", "") or ""
+        system = self.host.config.system_prompt
         messages = ([ChatMessage("system", system)] if system else []) + [ChatMessage("user", text)]
         self.run_turn(run_id, cancel, messages, job)
 

@@ -24,7 +24,7 @@ from edgetui.core.tools.quantize import (
 from edgetui.core.types import EngineError
 from edgetui.core.units import format_bytes
 from edgetui.core.visible_text import visible
-from edgetui.ui.catalog.catalog_messages import QuantizeFinished, QuantizeProgressed
+from edgetui.ui.dialogs.quantize_messages import QuantizeFinished, QuantizeProgressed
 from edgetui.ui.widgets.plain_text import PlainInput
 
 MAX_TYPES_HEIGHT = 12  # rows of the list of types, its border included, where the screen has room

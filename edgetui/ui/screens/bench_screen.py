@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -14,14 +15,11 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Label, ProgressBar, Static
 
-from edgetui.core.store.store import StoreError
-from edgetui.core.types import EngineError
+from edgetui.core.store.store import Store, StoreError
+from edgetui.core.types import EngineError, ModelInfo
 from edgetui.core.visible_text import visible
 from edgetui.ui.widgets.key_footer import KeyFooter
 from edgetui.ui.widgets.plain_text import cell
-
-if TYPE_CHECKING:
-    from edgetui.ui.app import EdgeApp
 
 COLUMNS = ("model", "test", "t/s", "size", "params", "backend", "threads", "ngl", "when")  # the result first
 
@@ -56,7 +54,10 @@ class BenchFinished(Message):
 
 
 class BenchScreen(Screen[None]):
-    """Past results of this database, newest first; Enter (or b) benchmarks the loaded model."""
+    """Past results of this database, newest first; Enter (or b) benchmarks the loaded model.
+
+    `loaded` tells which model is loaded now (None: none), `busy` whether the chat is answering (the benchmark then
+    waits: both would share the machine); results go to and come from `store`; `threads` when the model says none."""
 
     BINDINGS = [
         Binding("escape", "close", "Back / stop"),
@@ -64,15 +65,23 @@ class BenchScreen(Screen[None]):
         Binding("f", "run(1)", "Quick run (pp128/tg32)"),
     ]
 
-    def __init__(self, reps: int = 5) -> None:
+    def __init__(
+        self,
+        store: Store,
+        loaded: Callable[[], ModelInfo | None],
+        *,
+        threads: int,
+        busy: Callable[[], bool] = lambda: False,
+        reps: int = 5,
+    ) -> None:
         super().__init__()
+        self.store = store
+        self.loaded = loaded
+        self.threads = threads
+        self.busy = busy
         self.reps = reps
         self._cancel: threading.Event | None = None
         self.rows: dict[str, dict[str, Any]] = {}  # row key -> the stored result
-
-    @property
-    def edge(self) -> EdgeApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="bench"):
@@ -89,7 +98,7 @@ class BenchScreen(Screen[None]):
             table.add_column(col, key=col)
         self.query_one(ProgressBar).display = False
         self.reload()
-        info = self.edge.engine.info
+        info = self.loaded()
         self.set_status(
             f"Enter runs pp512 and tg128 on {info.path.name} ({self.reps} repetitions)."
             if info is not None and info.engine == "llama.cpp"
@@ -108,7 +117,7 @@ class BenchScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.clear()
         try:
-            rows = self.edge.store.benchmarks()
+            rows = self.store.benchmarks()
         except StoreError as exc:
             self.set_status(str(exc), warn=True)
             return
@@ -146,13 +155,13 @@ class BenchScreen(Screen[None]):
         self.show_highlighted()
 
     def action_run(self, quick: int = 0) -> None:
-        info = self.edge.engine.info
+        info = self.loaded()
         if self._cancel is not None:
             return
         if info is None or info.engine != "llama.cpp" or not Path(info.path).is_file():
             self.set_status("Load a local GGUF model first: the benchmark runs llama.cpp in this process.", warn=True)
             return
-        if self.edge.chat.generating:
+        if self.busy():
             self.set_status("Wait for the chat answer to finish (or stop it) first.", warn=True)
             return
         tests = ("pp128", "tg32") if quick else ("pp512", "tg128")
@@ -162,7 +171,7 @@ class BenchScreen(Screen[None]):
         bar.display = True
         bar.update(total=None, progress=0)
         self.set_status(f"Running {' and '.join(tests)} × {reps} … (Esc stops)")
-        self.bench(Path(info.path), info.n_threads or self.edge.config.threads, info.n_gpu_layers, tests, reps)
+        self.bench(Path(info.path), info.n_threads or self.threads, info.n_gpu_layers, tests, reps)
 
     @work(thread=True, exclusive=True, group="bench")
     def bench(self, path: Path, threads: int, ngl: int, tests: tuple[str, ...], reps: int) -> None:
@@ -188,7 +197,7 @@ class BenchScreen(Screen[None]):
         error = ""
         for result in results:
             try:
-                self.edge.store.add_benchmark({**result.as_dict(), "reps": len(result.samples)})
+                self.store.add_benchmark({**result.as_dict(), "reps": len(result.samples)})
             except StoreError as exc:
                 error = f"Not saved: {exc}"
         self.post_message(BenchFinished(results, error))

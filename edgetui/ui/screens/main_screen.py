@@ -9,7 +9,6 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Header
 
-from edgetui.core.chat.conversation import Conversation
 from edgetui.ui.catalog.catalog_pane import CatalogPane
 from edgetui.ui.chat.chat_pane import ChatPane
 from edgetui.ui.widgets.gauge_pane import GaugePane
@@ -22,31 +21,31 @@ VERY_NARROW = 70  # below this the gauges too
 class MainScreen(Screen):
     """Three panes; F2 and F3 toggle the side panes (useful in an 80x24 terminal).
 
+    The panes come made (the app gives each its services): the screen lays them out and moves the focus among them.
     The prompt is where the keyboard lives: Tab goes prompt → conversation → catalog (not through every message),
     closing any screen or dialog puts the focus back in the prompt, and a letter typed where it is no key (in the
     conversation, say) goes to the prompt instead of being lost."""
 
-    def __init__(self, conversation: Conversation, *, catalog_sort: str | None = None) -> None:
+    def __init__(self, catalog: CatalogPane, chat: ChatPane, gauges: GaugePane) -> None:
         super().__init__()
-        self.conversation = conversation
-        self.catalog_sort = catalog_sort
+        self.catalog, self.chat, self.gauges = catalog, chat, gauges
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="panes"):
-            yield CatalogPane(id="catalog", sort_key=self.catalog_sort)
-            yield ChatPane(self.conversation, id="chat")
-            yield GaugePane(id="gauges")
+            yield self.catalog
+            yield self.chat
+            yield self.gauges
         yield KeyFooter()
 
     def on_mount(self) -> None:
         width = self.app.size.width
-        self.query_one("#catalog").display = width >= NARROW
-        self.query_one("#gauges").display = width >= VERY_NARROW
+        self.catalog.display = width >= NARROW
+        self.gauges.display = width >= VERY_NARROW
 
     # -- focus ----------------------------------------------------------------------------------------
     def focus_prompt(self) -> None:
-        self.query_one(ChatPane).focus_prompt()
+        self.chat.focus_prompt()
 
     def on_screen_resume(self) -> None:
         """Back from another screen or a dialog: the prompt has the keyboard again."""
@@ -54,9 +53,8 @@ class MainScreen(Screen):
 
     def _stops(self) -> list[Widget]:
         """Where Tab stops, in order: the prompt, the conversation, the catalog (when shown)."""
-        chat = self.query_one(ChatPane)
+        chat, catalog = self.chat, self.catalog
         stops: list[Widget] = [chat.prompt, chat.message_list]
-        catalog = self.query_one(CatalogPane)
         if catalog.display:
             stops.append(catalog.table)
         return stops
@@ -93,6 +91,5 @@ class MainScreen(Screen):
             return  # that pane's key: the app's binding check runs next
         event.stop()
         event.prevent_default()
-        chat = self.query_one(ChatPane)
-        chat.focus_prompt()
-        chat.prompt.insert(event.character)
+        self.chat.focus_prompt()
+        self.chat.prompt.insert(event.character)

@@ -57,9 +57,11 @@ class SessionsScreen(Screen[int | None]):
         Binding("j", "export('json')", "Export JSON"),
     ]
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, exports: Path | None = None) -> None:
+        """`exports`: the folder m and j write to (default: ./exports)."""
         super().__init__()
         self.store = store
+        self.exports = exports if exports is not None else Path.cwd() / "exports"
         self.sessions: dict[str, SessionInfo] = {}
         self.widths: dict[str, int] = {}
 
@@ -204,8 +206,7 @@ class SessionsScreen(Screen[int | None]):
         session = self.current()
         if session is None:
             return
-        paths = getattr(self.app, "paths", None)
-        folder = (paths.data_dir if paths else Path.cwd()) / "exports"
+        folder = self.exports
         compare = session.kind == "compare"
         target = folder / f"{'compare' if compare else 'session'}-{session.id}.{fmt}"
         try:
